@@ -1,0 +1,50 @@
+# Quick start:  make test   (set up .venv + data, run the tests)
+#               make run    (set up .venv + data, run python run_all.py; ARGS="..." passes options)
+# GPU machines: make run GPU=1   (installs mxnet-cu112 instead of the CPU mxnet, never both)
+VENV     := .venv
+BIN      := $(VENV)/bin
+GPU      ?=
+REQ      := $(if $(GPU),requirements-gpu.txt,requirements.txt)
+OTHER    := $(if $(GPU),mxnet,mxnet-cu112)
+STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
+ARGS     ?=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup setup-dev data test run bench report clean
+
+setup: $(STAMP) data
+setup-dev: $(VENV)/.installed-dev data
+
+$(BIN)/python:
+	@py=$$(PYTHON="$(PYTHON)" sh scripts/check_python.sh) && echo "creating $(VENV) with $$py" && "$$py" -m venv $(VENV)
+
+# Stamps make a second `make` fast; they are redone when a requirements file changes.
+$(STAMP): $(REQ) pyproject.toml | $(BIN)/python
+	@# The CPU and CUDA builds are one module in two distributions: remove the other first.
+	@$(BIN)/pip uninstall -y -q $(OTHER) >/dev/null 2>&1 || true
+	$(BIN)/pip install -q -r $(REQ)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . || $(BIN)/pip install -q --no-deps -e .
+	@rm -f $(VENV)/.installed-cpu $(VENV)/.installed-gpu $(VENV)/.installed-dev
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(STAMP)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@
+
+data: $(STAMP)
+	@sh scripts/ensure_data.sh $(BIN)/python
+
+test: setup-dev
+	$(BIN)/python -m pytest
+
+run: setup
+	$(BIN)/python run_all.py $(ARGS)
+
+bench: setup
+	$(BIN)/python -m gluon_resnet.bench $(ARGS)
+
+report: setup
+	$(BIN)/python run_all.py --report-only $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,33 @@
+"""The headline: all five block orderings in d2l's ResNet-18, d2l's protocol, five seeds."""
+from gluon_resnet.config import RunConfig
+from gluon_resnet.experiment import Experiment, Profile
+from gluon_resnet.orderings import ORDERINGS
+
+EXPERIMENT = Experiment(
+    name="orderings",
+    description=(
+        "Does the order of convolution, batch normalisation and ReLU inside a residual block "
+        "change how d2l's ResNet-18 trains on Fashion-MNIST at 96x96? All five orderings of "
+        "He et al. 2016 (Fig. 4), d2l's protocol (SGD lr 0.05, batch 256, Xavier, 10 epochs, "
+        "no momentum, no weight decay, no augmentation), five seeds (He et al. report medians "
+        "of five runs)."
+    ),
+    base=RunConfig(arch="d2l18", size=96, lr=0.05, batch_size=256, epochs=10),
+    grid={"ordering": tuple(ORDERINGS), "seed": (0, 1, 2, 3, 4)},
+    profiles={
+        "full": Profile(note="d2l's protocol as defined: full width, all 70,000 images, 10 epochs."),
+        "quick": Profile(
+            note=("affordable on a 2-core CPU: channels x 0.25, 1,500 training images per class "
+                  "(15,000), the full 10,000-image test set, 4 epochs, 2 seeds. Same 96x96 "
+                  "images, same optimiser; numbers are not comparable with the full protocol's."),
+            overrides={"width": 0.25, "train_per_class": 1500, "epochs": 4},
+            grid={"seed": (0, 1)},
+        ),
+        "smoke": Profile(
+            note="seconds, for tests and CI: a tiny net on 200 images at 32x32, 2 epochs, 1 seed.",
+            overrides={"width": 0.0625, "size": 32, "train_per_class": 20, "test_per_class": 10,
+                       "epochs": 2, "batch_size": 50},
+            grid={"seed": (0,)},
+        ),
+    },
+)

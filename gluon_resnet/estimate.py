@@ -1,0 +1,95 @@
+"""How long a run will take, for `run_all.py --list`: from measured runs when there are
+any, else from the network's FLOPs and the benchmark's achieved FLOP/s."""
+from __future__ import annotations
+
+import json
+import statistics
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from .config import RunConfig
+
+TRAIN_PER_CLASS, TEST_PER_CLASS, CLASSES = 6000, 1000, 10
+# Training FLOP/s our engine reached on d2l ResNet-18 at 96 px on the 2-core development
+# CPU (`python -m gluon_resnet.bench`); used only when results/bench.json is absent.
+DEFAULT_ENGINE_GFLOPS = 40.0
+
+
+@lru_cache(maxsize=None)
+def forward_flops(arch: str, ordering: str, width: float, size: int,
+                  final_bn_relu: Optional[bool] = None) -> float:
+    """Forward FLOPs of one image (2 per multiply-add, convolutions and dense layers only)."""
+    import mxnet as mx
+    from mxnet.gluon import nn
+
+    from .nets import resnet
+
+    net = resnet(arch, ordering, width=width, final_bn_relu=final_bn_relu)
+    net.initialize(mx.init.Xavier())
+    total = [0.0]
+
+    def conv_hook(block, _inputs, output):
+        o, i, *kernel = block.weight.shape
+        total[0] += 2.0 * o * i * _prod(kernel) * _prod(output.shape[2:])
+
+    def dense_hook(block, _inputs, _output):
+        total[0] += 2.0 * _prod(block.weight.shape)
+
+    def attach(block):
+        if isinstance(block, nn.Conv2D):
+            block.register_forward_hook(conv_hook)
+        elif isinstance(block, nn.Dense):
+            block.register_forward_hook(dense_hook)
+
+    net.apply(attach)
+    net(mx.np.zeros((1, 1, size, size)))
+    return total[0]
+
+
+def _prod(xs) -> float:
+    out = 1.0
+    for x in xs:
+        out *= x
+    return out
+
+
+def images_per_epoch(cfg: RunConfig) -> tuple[int, int]:
+    train = CLASSES * min(cfg.train_per_class or TRAIN_PER_CLASS, TRAIN_PER_CLASS)
+    test = CLASSES * min(cfg.test_per_class or TEST_PER_CLASS, TEST_PER_CLASS)
+    return train, test
+
+
+def measured_rates(results_dir: Path) -> dict[tuple, float]:
+    """Median training images/s per (arch, width, size, batch_size, device) over runs on disk."""
+    seen: dict[tuple, list[float]] = {}
+    for path in Path(results_dir).glob("*/*/runs/*.json"):
+        try:
+            rec = json.loads(path.read_text())
+            c, dev = rec["config"], rec.get("environment", {}).get("device", "?")
+            key = (c["arch"], c["width"], c["size"], c["batch_size"], dev)
+            seen.setdefault(key, []).extend(e["images_per_sec"] for e in rec["epochs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return {k: statistics.median(v) for k, v in seen.items() if v}
+
+
+def bench_gflops(results_dir: Path) -> float:
+    try:
+        return float(json.loads((Path(results_dir) / "bench.json").read_text())["engine_gflops"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_ENGINE_GFLOPS
+
+
+def estimate_seconds(cfg: RunConfig, rates: dict[tuple, float], gflops: float,
+                     device: str) -> tuple[float, str]:
+    """Seconds for the whole run, and where the figure comes from."""
+    train, test = images_per_epoch(cfg)
+    rate = rates.get((cfg.arch, cfg.width, cfg.size, cfg.batch_size, device))
+    source = "measured"
+    if rate is None:
+        flops = forward_flops(cfg.arch, cfg.ordering, cfg.width, cfg.size, cfg.final_bn_relu)
+        rate = gflops * 1e9 / (3 * flops)  # forward + backward ~ 3 forward passes
+        source = "from FLOPs"
+    # evaluation is a forward pass only: about a third of a training step per image
+    return cfg.epochs * (train + test / 3) / rate, source

@@ -1,0 +1,71 @@
+"""An experiment is data: a base config, a grid over config fields, and profiles.
+
+`expand(experiment, profile)` turns it into the list of `RunConfig`s to train,
+seed-major so that a partly finished grid already holds one seed of every variant.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from .config import RunConfig
+
+PROFILES = ("full", "quick", "smoke")
+GRID_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one profile changes the experiment: config overrides, and grid axes it narrows."""
+
+    note: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    grid: Mapping[str, tuple] = field(default_factory=dict)  # replaces these grid axes
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    base: RunConfig
+    grid: Mapping[str, tuple]  # RunConfig field -> values; "seed" is the outermost loop
+    profiles: Mapping[str, Profile]
+    baseline: str = "conv_bn_relu"
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.grid) - set(GRID_FIELDS))
+        if unknown:
+            raise ValueError(f"{self.name}: grid axes {unknown} are not RunConfig fields")
+        missing = sorted(set(PROFILES) - set(self.profiles))
+        if missing:
+            raise ValueError(f"{self.name}: profiles {missing} are not defined")
+
+
+def profile_grid(exp: Experiment, profile: str) -> dict[str, tuple]:
+    """The experiment's grid with the profile's narrowed axes applied."""
+    grid = dict(exp.grid)
+    grid.update(exp.profiles[profile].grid)
+    return grid
+
+
+def expand(exp: Experiment, profile: str, *, axes: Optional[Mapping[str, Sequence]] = None,
+           overrides: Optional[Mapping[str, Any]] = None) -> list[RunConfig]:
+    """Every run of `exp` under `profile`; `axes` replace grid axes (e.g. from the CLI),
+    `overrides` replace config fields of every run (e.g. epochs)."""
+    if profile not in exp.profiles:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    grid = profile_grid(exp, profile)
+    for name, values in (axes or {}).items():
+        if name not in GRID_FIELDS:
+            raise ValueError(f"unknown grid axis {name!r}; valid: {', '.join(GRID_FIELDS)}")
+        grid[name] = tuple(values)
+    base = exp.base.replace(**{**exp.profiles[profile].overrides, **(overrides or {})})
+    seeds = grid.pop("seed", (base.seed,))
+    names = list(grid)
+    runs = []
+    for seed in seeds:
+        for values in itertools.product(*(grid[n] for n in names)):
+            runs.append(base.replace(seed=seed, **dict(zip(names, values))))
+    return list(dict.fromkeys(runs))  # keep order, drop duplicates

@@ -1,0 +1,50 @@
+"""Process set-up that must happen before MXNet loads: threads and the allocator.
+
+Measured on a 2-core CPU (DESIGN.md section 6): MXNet picks one OpenMP thread by
+default there, and glibc returning large activation buffers to the OS every step
+costs another 10-20 %. Both are fixed here, once, at package import; a user's
+explicit OMP_NUM_THREADS / MXNET_* / GLIBC_TUNABLES settings win.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+# glibc mallopt parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (affinity-aware, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def configure_threads() -> int:
+    """Default OpenMP/MXNet thread counts to the usable cores; return the count in force."""
+    cores = str(usable_cores())
+    os.environ.setdefault("OMP_NUM_THREADS", cores)
+    os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", "1")
+    return int(os.environ["OMP_NUM_THREADS"])
+
+
+def keep_heap_memory() -> bool:
+    """Stop glibc from unmapping/trimming freed buffers (same effect as the GLIBC_TUNABLES
+    in DESIGN.md section 6, applied from inside a running process). False when not glibc
+    or when the user set GLIBC_TUNABLES themselves."""
+    if "GLIBC_TUNABLES" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(_M_MMAP_MAX, 0) == 1
+        ok &= libc.mallopt(_M_TRIM_THRESHOLD, 1 << 36) == 1
+        return bool(ok)
+    except (OSError, AttributeError):
+        return False
+
+
+THREADS = configure_threads()
+HEAP_KEPT = keep_heap_memory()

@@ -1,0 +1,55 @@
+"""Experiment definitions expand into valid, distinct run configs."""
+import pytest
+
+from experiments import EXPERIMENTS
+from gluon_resnet.config import RunConfig
+from gluon_resnet.experiment import PROFILES, expand
+from gluon_resnet.orderings import ORDERINGS
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_expands_to_distinct_valid_runs(name, profile):
+    runs = expand(EXPERIMENTS[name], profile)
+    assert runs and all(isinstance(r, RunConfig) for r in runs)
+    assert len({r.run_id for r in runs}) == len(runs)
+    seeds = [r.seed for r in runs]
+    assert seeds == sorted(seeds), "seed-major: every variant gets seed 0 before any gets seed 1"
+
+
+def test_headline_grid_is_five_orderings_by_five_seeds_on_d2l18():
+    runs = expand(EXPERIMENTS["orderings"], "full")
+    assert len(runs) == 25
+    assert {r.ordering for r in runs} == set(ORDERINGS)
+    assert {r.seed for r in runs} == {0, 1, 2, 3, 4}
+    d2l = RunConfig()
+    assert all((r.arch, r.size, r.lr, r.batch_size, r.epochs, r.momentum, r.weight_decay,
+                r.init, r.width, r.train_per_class) ==
+               ("d2l18", 96, d2l.lr, 256, 10, 0.0, 0.0, "xavier", 1.0, None) for r in runs)
+
+
+def test_cli_axes_and_overrides_replace_the_grid():
+    runs = expand(EXPERIMENTS["orderings"], "quick", axes={"ordering": ("bn_relu_conv",),
+                                                           "seed": (7, 8, 9)},
+                  overrides={"epochs": 1})
+    assert [(r.ordering, r.seed, r.epochs) for r in runs] == [("bn_relu_conv", s, 1) for s in (7, 8, 9)]
+    with pytest.raises(ValueError, match="unknown profile"):
+        expand(EXPERIMENTS["orderings"], "medium")
+
+
+def test_run_id_is_a_function_of_the_config():
+    a = RunConfig(ordering="bn_relu_conv", seed=3)
+    assert a.run_id == RunConfig.from_dict(a.to_dict()).run_id
+    assert a.run_id != a.replace(seed=4).run_id != a.replace(lr=0.1).run_id
+    assert a.run_id.startswith("d2l18-bn_relu_conv-s3-")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("ordering", "bn_conv_relu", "valid orderings: bn_after_add, bn_relu_conv, conv_bn_relu"),
+    ("arch", "resnet19", "valid archs:"),
+    ("init", "he", "valid inits: msra, xavier"),
+    ("lr", 0, "lr must be > 0"),
+])
+def test_bad_config_values_say_what_is_valid(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(**{field: value})

@@ -1,0 +1,139 @@
+"""run_all.py end to end on the smoke profile: real data, real (tiny) training, real files."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gluon_resnet.store import RunStore, read_record
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE_ORDERINGS = "conv_bn_relu,bn_relu_conv,relu_before_add"
+
+
+def run_cli(*args: str, results: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(results), *args]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke run of three orderings into a fresh results folder."""
+    results = tmp_path_factory.mktemp("results")
+    proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
+    return results, RunStore(results / "orderings" / "smoke"), proc
+
+
+def test_smoke_writes_one_valid_record_per_run(smoke):
+    results, store, proc = smoke
+    files = sorted(store.runs_dir.glob("*.json"))
+    assert len(files) == 3, proc.stdout
+    for path in files:
+        rec = read_record(path)
+        assert rec["run_id"] == path.stem
+        assert rec["experiment"] == "orderings" and rec["profile"] == "smoke"
+        assert rec["status"] == "completed"
+        assert rec["config"]["ordering"] in SMOKE_ORDERINGS.split(",")
+        assert len(rec["epochs"]) == rec["config"]["epochs"]
+        for ep in rec["epochs"]:
+            assert 0.0 <= ep["test_acc"] <= 1.0 and ep["train_loss"] > 0
+            assert ep["images_per_sec"] > 0
+        assert rec["params"] > 0
+    assert (store.root / "experiment.json").exists()
+    assert (results / "README.md").exists()
+    assert not list(results.rglob("*.params")) or all(
+        "checkpoints" in p.parts for p in results.rglob("*.params"))
+
+
+def test_report_numbers_come_from_the_run_files(smoke):
+    _, store, _ = smoke
+    report = (store.root / "report.md").read_text()
+    for rec in store.records():
+        ordering = rec["config"]["ordering"]
+        final = rec["epochs"][-1]["test_acc"]
+        # one seed per ordering: the mean is the run's own final accuracy
+        row = next(line for line in report.splitlines()
+                   if line.startswith("|") and ordering in line and "%" in line)
+        assert f"{100 * final:.2f}" in row, (ordering, final, row)
+    for png in [line.split("(")[1].split(")")[0] for line in report.splitlines()
+                if line.startswith("![")]:
+        assert (store.root / png).exists(), png
+
+
+def test_rerun_skips_completed_runs(smoke):
+    results, store, _ = smoke
+    before = {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")}
+    proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
+    assert proc.stdout.count("skipped") == 3, proc.stdout
+    assert {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")} == before
+
+
+def test_corrupt_and_failed_runs_are_redone_locked_runs_left_alone(smoke):
+    results, store, _ = smoke
+    corrupt, failed, locked = sorted(store.runs_dir.glob("*.json"))
+    corrupt.write_text('{"schema_version": 1, "run_id": ')  # a torn write
+    rec = json.loads(failed.read_text())
+    rec["status"], rec["epochs"] = "failed", rec["epochs"][:1]
+    failed.write_text(json.dumps(rec))
+    locked_before = locked.read_bytes()
+    with store.lock(locked.stem):  # as if another runner were training it
+        proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
+    assert "corrupted run file" in proc.stdout and corrupt.stem in proc.stdout
+    assert "another process" in proc.stdout
+    assert read_record(corrupt)["status"] == "completed"
+    assert list((store.root / "corrupt").glob(f"{corrupt.stem}.*.json"))
+    assert read_record(failed)["status"] == "completed"
+    assert len(read_record(failed)["epochs"]) == rec["config"]["epochs"]
+    assert locked.read_bytes() == locked_before
+
+
+def test_fresh_retrains_and_report_only_rebuilds(smoke):
+    results, store, _ = smoke
+    one = "conv_bn_relu"
+    path = next(p for p in store.runs_dir.glob("*.json") if read_record(p)["config"]["ordering"] == one)
+    started = read_record(path)["started"]
+    run_cli("--profile", "smoke", "--orderings", one, "--fresh", results=results)
+    assert read_record(path)["started"] != started
+    (store.root / "report.md").unlink()
+    proc = run_cli("--profile", "smoke", "--report-only", results=results)
+    assert (store.root / "report.md").exists()
+    assert "training" not in proc.stdout
+
+
+def test_list_estimates_without_training(tmp_path):
+    proc = run_cli("--profile", "smoke", "--list", "--experiment", "all", results=tmp_path)
+    assert "estimated time left" in proc.stdout
+    assert "orderings/smoke: 5 runs" in proc.stdout
+    assert not list(tmp_path.rglob("*.json"))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--orderings", "bn_conv_relu"], "valid orderings: conv_bn_relu"),
+    (["--archs", "resnet19"], "valid archs: d2l18"),
+    (["--experiment", "nope"], "valid experiments: orderings"),
+    (["--profile", "fast"], "invalid choice"),
+    (["--seeds", "a-b"], "bad seeds"),
+    (["--gpus", "x"], "bad --gpus"),
+])
+def test_bad_arguments_exit_2_with_the_valid_names(args, expected, capsys):
+    import run_all
+
+    with pytest.raises(SystemExit) as exit_:
+        run_all.main(["--list", *args])
+    assert exit_.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_seed_parsing():
+    import run_all
+
+    assert run_all.parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert run_all.parse_seeds("0,2,7") == (0, 2, 7)
+    assert run_all.parse_seeds("3-4,9,3") == (3, 4, 9)
