@@ -1,0 +1,168 @@
+"""Report figures as PNG files: one function per figure, plain data in, a file out.
+
+Each mapping's order is the group order; a group keeps the same colour in every figure.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display, safe in CI and over ssh
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 110
+
+
+def colours(labels: Sequence[str]) -> dict[str, tuple]:
+    """A fixed colour per group label (tab10, tab20 beyond ten groups)."""
+    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
+
+
+def _padded(runs: Sequence[Sequence[float | None]]) -> np.ndarray:
+    """Seeds x epochs array, NaN where a run has no (finite) value."""
+    width = max((len(r) for r in runs), default=0)
+    out = np.full((len(runs), width), np.nan)
+    for i, run in enumerate(runs):
+        out[i, :len(run)] = [np.nan if v is None else v for v in run]
+    return out
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return Path(path)
+
+
+def curves(series: Mapping[str, Sequence[Sequence[float | None]]], ylabel: str,
+           path: Path, title: str = "", log: bool = False,
+           palette: Optional[Mapping[str, tuple]] = None) -> Path:
+    """Value against epoch per group: mean over seeds as a line, min..max as a band."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    col = palette or colours(list(series))
+    for label, runs in series.items():
+        arr = _padded(runs)
+        if arr.size == 0 or np.isnan(arr).all():
+            continue
+        epochs = np.arange(1, arr.shape[1] + 1)
+        with warnings.catch_warnings():  # all-NaN epochs: "Mean of empty slice"
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, lo, hi = np.nanmean(arr, 0), np.nanmin(arr, 0), np.nanmax(arr, 0)
+        ax.plot(epochs, mean, marker="o", ms=3, color=col[label], label=f"{label} (n={len(runs)})")
+        ax.fill_between(epochs, lo, hi, color=col[label], alpha=0.18, linewidth=0)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def per_part(panels: Mapping[str, Mapping[str, Mapping[str, float]]], ylabel: str,
+             path: Path, title: str = "", log: bool = True,
+             palette: Optional[Mapping[str, tuple]] = None) -> Path:
+    """One panel per epoch (e.g. first, last): a value per network part, a line per group."""
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 4),
+                             sharey=True, squeeze=False)
+    labels = list(dict.fromkeys(g for groups in panels.values() for g in groups))
+    col = palette or colours(labels)
+    for ax, (panel, groups) in zip(axes[0], panels.items()):
+        for label, values in groups.items():
+            parts = list(values)
+            ax.plot(range(len(parts)), [values[p] for p in parts], marker="o", ms=4,
+                    color=col[label], label=label)
+            ax.set_xticks(range(len(parts)), parts, rotation=30)
+        ax.set(title=panel, xlabel="part of the network")
+        ax.grid(alpha=0.3)
+        if log:
+            ax.set_yscale("log")
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def strip(values: Mapping[str, Sequence[float]], ylabel: str, path: Path,
+          title: str = "", palette: Optional[Mapping[str, tuple]] = None) -> Path:
+    """Box plot per group with every seed drawn as a dot on top."""
+    labels = list(values)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.3 * len(labels) + 2), 4.2))
+    col = palette or colours(labels)
+    ax.boxplot([values[k] for k in labels], widths=0.5, showfliers=False,
+               medianprops={"color": "black"})
+    jitter = np.random.default_rng(0)  # fixed: the same records draw the same figure
+    for i, label in enumerate(labels, start=1):
+        ys = np.asarray(values[label], dtype=float)
+        xs = i + jitter.uniform(-0.12, 0.12, ys.size)
+        ax.scatter(xs, ys, color=col[label], zorder=3, s=22)
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=20, ha="right")
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+
+# --- the report's figure set, from groups of run records ------------------------------
+
+def _epoch_means(runs: list[dict], key: str, index: int) -> dict[str, float]:
+    """Mean over runs of a per-part dict (grad_norm, act_std) at one epoch index."""
+    dicts = [r["epochs"][index].get(key) or {} for r in runs if r["epochs"]]
+    parts = list(dict.fromkeys(p for d in dicts for p in d))
+    means = {}
+    for part in parts:
+        vals = np.array([np.nan if d.get(part) is None else d[part] for d in dicts], float)
+        if np.isfinite(vals).any():
+            means[part] = float(np.nanmean(vals))
+    return means
+
+
+def _part_panels(groups, key: str) -> dict[str, dict[str, dict[str, float]]]:
+    panels: dict[str, dict[str, dict[str, float]]] = {"first epoch": {}, "last epoch": {}}
+    for g in groups:
+        for title, index in (("first epoch", 0), ("last epoch", -1)):
+            means = _epoch_means(g.done, key, index)
+            if means:
+                panels[title][g.label] = means
+    return panels if panels["last epoch"] else {}
+
+
+def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
+    """Draw every figure there is data for; (caption, file name) pairs, in report order.
+
+    `groups` are report.Group objects; only their completed runs (`.done`) are drawn.
+    """
+    out_dir = Path(out_dir)
+    done = [g for g in groups if g.done]
+    if not done:
+        return []
+    made, pal = [], colours([g.label for g in groups])
+    for key, ylabel, name, log in (("test_acc", "test accuracy", "test_acc.png", False),
+                                   ("train_loss", "train loss", "train_loss.png", True)):
+        series = {g.label: [[e.get(key) for e in r["epochs"]] for r in g.done] for g in done}
+        curves(series, ylabel, out_dir / name, f"{ylabel}: mean over seeds, band = min..max",
+               log=log, palette=pal)
+        made.append((f"{ylabel} against epoch (line: mean over seeds; band: min to max)", name))
+    for key, ylabel, name in (("grad_norm", "gradient norm", "grad_norm.png"),
+                              ("act_std", "activation std", "act_std.png")):
+        panels = _part_panels(done, key)
+        if panels:
+            per_part(panels, ylabel, out_dir / name, f"{ylabel} per part, mean over seeds",
+                     palette=pal)
+            made.append((f"{ylabel} per part of the network, first and last epoch "
+                         "(mean over seeds)", name))
+    finals = {g.label: [r["epochs"][-1].get("test_acc") for r in g.done if r["epochs"]]
+              for g in done}
+    finals = {k: [v for v in vs if v is not None] for k, vs in finals.items()}
+    strip(finals, "final test accuracy", out_dir / "final_test_acc.png",
+          "final test accuracy per group (one dot per seed)", palette=pal)
+    made.append(("final test accuracy per group (box; one dot per seed)", "final_test_acc.png"))
+    return made

@@ -1,0 +1,372 @@
+"""Run records on disk -> report.md + PNG figures; reads nothing but the store's files."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import plots, stats
+from .store import RunStore
+
+REACH = 0.90  # "epochs to reach 90 % test accuracy"
+LAST_K = 3  # the steadier statistic of DESIGN.md section 3: mean of the last three epochs
+DEFAULT_BASELINE = "conv_bn_relu"
+# He et al. 2016, Table 2 (+ ResNet-1001): CIFAR-10 test error %, median of 5 runs.
+PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
+               ("(b)", "bn_after_add", "8.17", "6.50", ""),
+               ("(c)", "relu_before_add", "7.84", "6.14", ""),
+               ("(d)", "relu_preact", "6.71", "5.91", ""),
+               ("(e)", "bn_relu_conv", "6.37", "5.46", "4.92 (4.89 ± 0.14)"))
+PAPER_ORDER = [row[1] for row in PAPER_TABLE]
+
+
+@dataclass
+class Group:
+    """Runs with identical config except the seed."""
+
+    config: dict  # the shared config, seed removed
+    label: str
+    runs: list[dict]
+
+    def with_status(self, status: str) -> list[dict]:
+        return [r for r in self.runs if r["status"] == status]
+
+    @property
+    def done(self) -> list[dict]:
+        """Completed runs: the only ones statistics are computed over."""
+        return self.with_status("completed")
+
+
+def _series(record: dict, key: str) -> list[Optional[float]]:
+    return [ep.get(key) for ep in record["epochs"]]
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def run_metrics(record: dict) -> dict[str, float]:
+    """The per-run numbers the main table summarises over seeds."""
+    acc = stats.finite(_series(record, "test_acc"))
+    ep = record["epochs"][-1] if record["epochs"] else {}
+    reached = [e["epoch"] for e in record["epochs"] if _num(e.get("test_acc")) >= REACH]
+    return {"final_test_acc": _num(ep.get("test_acc")),
+            "last3_test_acc": stats.summarize(_series(record, "test_acc")[-LAST_K:]).mean,
+            "best_test_acc": float(acc.max()) if acc.size else float("nan"),
+            "final_train_loss": _num(ep.get("train_loss")),
+            "epochs_to_90": float(reached[0]) if reached else float("nan"),
+            "sec_per_epoch": stats.summarize(_series(record, "seconds")).mean,
+            "images_per_sec": stats.summarize(_series(record, "images_per_sec")).mean}
+
+
+def _metric(group: Group, key: str) -> list[float]:
+    return [run_metrics(r)[key] for r in group.done]
+
+
+def _shared(record: dict) -> dict:
+    return {k: v for k, v in record["config"].items() if k != "seed"}
+
+
+def _canon(cfg: dict) -> str:
+    return json.dumps(cfg, sort_keys=True)
+
+
+def varying_fields(records: list[dict]) -> list[str]:
+    """Config fields (seed aside) whose value differs between runs; ordering always first."""
+    keys = sorted({k for r in records for k in _shared(r)})
+    varied = [k for k in keys if len({_canon(_shared(r).get(k)) for r in records}) > 1]
+    return ["ordering"] + [k for k in varied if k != "ordering"]
+
+
+def _label(cfg: dict, fields: list[str]) -> str:
+    parts = [str(cfg.get(k)) if k in ("ordering", "arch") else f"{k}={cfg.get(k)}"
+             for k in fields]
+    return " · ".join(parts)
+
+
+def _natural(value: Any) -> tuple:
+    """Sort key: paper order for orderings, then numbers, then names (cifar20 < cifar110)."""
+    if value in PAPER_ORDER:
+        return (0, PAPER_ORDER.index(value), ())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value, ())
+    return (2, 0, tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
+                        for t in re.findall(r"\d+|\D+", str(value))))
+
+
+def group_runs(records: list[dict]) -> list[Group]:
+    """Groups in a stable, readable order (by the varying fields)."""
+    fields = varying_fields(records)
+    by_key: dict[str, list[dict]] = {}
+    for r in records:
+        by_key.setdefault(_canon(_shared(r)), []).append(r)
+    groups = [Group(_shared(rs[0]), _label(_shared(rs[0]), fields),
+                    sorted(rs, key=lambda r: r["config"].get("seed", 0)))
+              for rs in by_key.values()]
+    return sorted(groups, key=lambda g: [_natural(g.config.get(k)) for k in fields])
+
+
+def fmt(spec: str, scale: float = 1.0) -> Callable[[Optional[float]], str]:
+    """Formatter: 'n/a' for None/NaN, else format(value * scale, spec)."""
+    return lambda v: "n/a" if v is None or v != v else format(v * scale if scale != 1 else v, spec)
+
+
+fmt_pct, fmt_pts = fmt(".2f", 100), fmt("+.2f", 100)
+
+
+def fmt_mean_std(s: stats.Summary) -> str:
+    return fmt_pct(s.mean) if s.n < 2 else f"{fmt_pct(s.mean)} ± {fmt_pct(s.std)}"
+
+
+def fmt_reach(v: tuple[float, int, int]) -> str:
+    mean, reached, n = v
+    return f"{fmt('.1f')(mean)} ({reached}/{n})"
+
+
+COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("final_test_acc", "final test acc % (mean ± std)", fmt_mean_std),
+    ("final_test_acc_median", "median %", fmt_pct),
+    ("last3_test_acc", f"last-{LAST_K}-epoch test acc %", fmt_pct),
+    ("best_test_acc", "best test acc %", fmt_pct),
+    ("final_train_loss", "final train loss", fmt(".4f")),
+    ("epochs_to_90", f"epochs to {100 * REACH:.0f} % (reached/n)", fmt_reach),
+    ("sec_per_epoch", "s / epoch", fmt(".1f")),
+    ("images_per_sec", "images / s", fmt(".1f")),
+    ("params", "parameters", fmt(",")),
+    ("completed", "completed", str),
+    ("diverged", "diverged", str),
+    ("failed", "failed", str),
+    ("running", "running", str),
+]
+
+
+def group_row(g: Group) -> dict[str, Any]:
+    """Main-table values of one group; every mean is over its completed runs only."""
+    final = stats.summarize(_metric(g, "final_test_acc"))
+    reach = stats.finite(_metric(g, "epochs_to_90"))
+    row = {"final_test_acc": final, "final_test_acc_median": final.median,
+           "epochs_to_90": (float(reach.mean()) if reach.size else float("nan"),
+                            int(reach.size), len(g.done)),
+           "params": next((r.get("params") for r in g.runs if r.get("params")), None)}
+    for key in ("last3_test_acc", "best_test_acc", "final_train_loss", "sec_per_epoch",
+                "images_per_sec"):
+        row[key] = stats.summarize(_metric(g, key)).mean
+    for status in ("completed", "diverged", "failed", "running"):
+        row[status] = len(g.with_status(status))
+    return row
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Markdown table lines; a '|' inside a cell is escaped."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+
+
+def baseline_pairs(groups: list[Group], baseline: str) -> list[tuple[Group, Group]]:
+    """(baseline group, other group) pairs that differ in the ordering only."""
+    index = {_canon({**g.config, "ordering": None}): g
+             for g in groups if g.config.get("ordering") == baseline}
+    return [(index[_canon({**g.config, "ordering": None})], g) for g in groups
+            if g.config.get("ordering") != baseline
+            and _canon({**g.config, "ordering": None}) in index]
+
+
+def comparison_rows(pairs: list[tuple[Group, Group]], metric: str,
+                    baseline: str) -> list[list[str]]:
+    """One row per pair: difference, Welch CI and p, detectable difference, verdict."""
+    rows = []
+    for base, other in pairs:
+        a, b = _metric(base, metric), _metric(other, metric)
+        c = stats.welch(a, b)
+        mdd = stats.min_detectable_difference(a, b)
+        ci = "n/a" if c.ci_low != c.ci_low else f"{fmt_pts(c.ci_low)} to {fmt_pts(c.ci_high)}"
+        p = "n/a" if c.p != c.p else stats.format_p(c.p).replace("p = ", "").replace("p ", "")
+        rows.append([other.label, f"{c.n_b} vs {c.n_a}", fmt_pts(c.diff), ci, p, fmt_pct(mdd),
+                     stats.verdict(a, b, baseline)])
+    return rows
+
+
+COMPARISON_HEADER = ["group", "seeds (vs baseline)", "difference (points)", "95 % CI (points)",
+                     "Welch p", "detectable at 80 % power (points)", "verdict"]
+
+
+def _when(record: dict) -> str:
+    return record.get("finished") or record.get("started") or ""
+
+
+def _newest(records: list[dict]) -> str:
+    def key(r: dict):
+        try:
+            return datetime.fromisoformat(_when(r)).timestamp()
+        except (TypeError, ValueError):
+            return float("-inf")
+    return _when(max(records, key=key)) if records else "n/a"
+
+
+def _environments(records: list[dict]) -> list[str]:
+    seen: dict[str, int] = {}
+    for r in records:
+        e = r.get("environment") or {}
+        text = (f"{e.get('device', '?')} ({e.get('device_name', '?')}), MXNet "
+                f"{e.get('mxnet_version', '?')} ({e.get('mxnet_build', '?')} build), Python "
+                f"{e.get('python', '?')}, {e.get('platform', '?')}, {e.get('threads', '?')} "
+                f"threads of {e.get('cpu_count', '?')} CPUs, commit {e.get('git_commit', '?')}")
+        seen[text] = seen.get(text, 0) + 1
+    return [f"  - {text} ({n} run{'s' * (n != 1)})" for text, n in seen.items()]
+
+
+def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str]:
+    """Protocol, profile, seeds, date, device and software, and the command to reproduce."""
+    first = records[0] if records else {"config": {}}
+    varied = [k for k in varying_fields(records)
+              if len({_canon(g.config.get(k)) for g in groups}) > 1]
+    common = {k: v for k, v in _shared(first).items() if k not in varied}
+    seeds = sorted({r["config"].get("seed", 0) for r in records})
+    sizes = sorted({len(g.runs) for g in groups}) or [0]
+    lines = ["## What was run", "",
+             f"- experiment: **{exp.get('name') or first.get('experiment', '?')}**"
+             + (f": {exp['description']}" if exp.get("description") else ""),
+             f"- profile: **{exp.get('profile') or first.get('profile', '?')}**"
+             + (f" ({exp['profile_note']})" if exp.get("profile_note") else ""),
+             "- protocol (shared by every run): "
+             + (", ".join(f"`{k}={v}`" for k, v in common.items()) or "n/a"),
+             "- varied: " + (", ".join(f"`{k}`" for k in varied) or "nothing but the seed"),
+             f"- seeds: {', '.join(map(str, seeds)) or 'none'} ({len(records)} runs in "
+             f"{len(groups)} groups of {'-'.join(map(str, sorted({sizes[0], sizes[-1]})))})",
+             f"- newest run: {_newest(records)}",
+             "- device and software:"] + (_environments(records) or ["  - n/a"])
+    if exp.get("device_note"):
+        lines.append(f"- note: {exp['device_note']}")
+    command = exp.get("command")
+    lines += ["", "To reproduce:", "", f"    {command}" if command
+              else "    (not recorded: no experiment.json in this folder)", ""]
+    return lines
+
+
+def section_state(records: list[dict], problems: list[str]) -> list[str]:
+    """Running, failed and diverged runs and unreadable files: shown, never averaged."""
+    lines = []
+    for r in records:
+        n, total = len(r["epochs"]), r["config"].get("epochs", "?")
+        if r["status"] == "running":
+            lines.append(f"- in progress: `{r['run_id']}` (epoch {n} of {total}; "
+                         "not in the statistics)")
+        elif r["status"] == "failed":
+            error = (r.get("error") or "no error text").strip().splitlines()[-1:] or [""]
+            lines.append(f"- failed: `{r['run_id']}` after {n} complete epoch(s): {error[0]}")
+        elif r["status"] == "diverged":
+            lines.append(f"- diverged: `{r['run_id']}` at epoch {n} (non-finite loss)")
+    lines += [f"- unreadable file (skipped): {p}" for p in problems]
+    return ["## Runs not in the statistics", ""] + lines + [""] if lines else []
+
+
+def section_main(groups: list[Group], fields: list[str]) -> list[str]:
+    header = fields + [h for _, h, _ in COLUMNS]
+    rows = []
+    for g in groups:
+        values = group_row(g)
+        rows.append([str(g.config.get(k)) for k in fields]
+                    + [render(values[key]) for key, _, render in COLUMNS])
+    return ["## Main table", "",
+            "One row per group (same config, different seeds). Every cell is the mean over the "
+            "group's completed runs unless its header says otherwise; accuracies in %, std over "
+            "seeds with ddof = 1; diverged, failed and running runs are counted, not averaged.",
+            ""] + md_table(header, rows) + [""]
+
+
+def section_comparison(groups: list[Group], baseline: str) -> list[str]:
+    pairs = baseline_pairs(groups, baseline)
+    lines = ["## Against the baseline ordering", ""]
+    if not pairs:
+        return lines + [f"No group has a `{baseline}` counterpart with the same other "
+                        "settings, so there is nothing to compare.", ""]
+    lines += [f"Difference = group - `{baseline}` with the same other settings, in percentage "
+              "points; Welch's t-test and its 95 % confidence interval over seeds; the "
+              "detectable difference is the one these seeds would find with 80 % power at "
+              f"alpha = 0.05. The p-values are not corrected for the {len(pairs)} comparisons "
+              f"(Bonferroni would ask for p < {0.05 / len(pairs):.3g}).", "",
+              "Final test accuracy (last epoch):", ""]
+    lines += md_table(COMPARISON_HEADER, comparison_rows(pairs, "final_test_acc", baseline))
+    lines += ["", f"Mean test accuracy of the last {LAST_K} epochs (steadier at a constant "
+              "learning rate):", ""]
+    return lines + md_table(COMPARISON_HEADER,
+                            comparison_rows(pairs, "last3_test_acc", baseline)) + [""]
+
+
+def section_paper() -> list[str]:
+    rows = [list(r) for r in PAPER_TABLE]
+    return ["## Context: He et al. (2016), CIFAR-10 (the paper's figures, not ours)", "",
+            "Test error in % on CIFAR-10, median of 5 runs (\"Identity Mappings in Deep "
+            "Residual Networks\", Table 2; ResNet-1001 from the same paper). Different data "
+            "set, depths and protocol: context for the question, not a target for the numbers "
+            "above.", ""] + md_table(["paper", "ordering", "ResNet-110", "ResNet-164",
+                                      "ResNet-1001"], rows) + [""]
+
+
+def read_experiment(root: Path) -> tuple[dict, list[str]]:
+    """root/experiment.json as a dict ({} when absent) and any problem reading it."""
+    path = Path(root) / "experiment.json"
+    if not path.exists():
+        return {}, []
+    try:
+        exp = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        return {}, [f"{path}: not readable JSON ({e})"]
+    return (exp, []) if isinstance(exp, dict) else ({}, [f"{path}: not a JSON object"])
+
+
+def write_report(root: Path) -> Path:
+    """Write root/report.md and its figures from root/runs/*.json and root/experiment.json."""
+    root = Path(root)
+    store = RunStore(root)
+    records, problems = store.records(), store.problems()
+    problems += [f"{store.record_path(r['run_id'])}: config is not an object"
+                 for r in records if not isinstance(r["config"], dict)]
+    records = [r for r in records if isinstance(r["config"], dict)]
+    exp, exp_problems = read_experiment(root)
+    groups = group_runs(records)
+    fields = varying_fields(records)
+    first = records[0] if records else {}
+    name = exp.get("name") or first.get("experiment") or root.parent.name
+    profile = exp.get("profile") or first.get("profile") or root.name
+    lines = [f"# Report: {name} ({profile} profile)", ""]
+    lines += section_run(records, groups, exp)
+    # paths relative to the report, so a committed report names no machine's folders
+    lines += section_state(records, [p.replace(f"{root}/", "") for p in problems + exp_problems])
+    if any(g.done for g in groups):
+        lines += section_main(groups, fields)
+        lines += section_comparison(groups, exp.get("baseline") or DEFAULT_BASELINE)
+        figures = plots.report_figures(groups, root)
+        lines += ["## Figures", ""] + [f"![{Path(png).stem}]({png})\n\n{cap}.\n"
+                                       for cap, png in figures]
+    else:
+        lines += ["No completed runs yet: no statistics or figures.", ""]
+    lines += section_paper()
+    path = root / "report.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path
+
+
+def write_index(results_dir: Path) -> Path:
+    """results_dir/README.md: one row per <experiment>/<profile>/report.md present."""
+    results_dir = Path(results_dir)
+    rows = []
+    for report in sorted(results_dir.glob("*/*/report.md")):
+        root = report.parent
+        records = RunStore(root).records()
+        exp, _ = read_experiment(root)
+        done = sum(r["status"] == "completed" for r in records)
+        rows.append([f"[{root.parent.name}]({root.parent.name}/{root.name}/report.md)",
+                     root.name, exp.get("description", ""),
+                     f"{len(records)} ({done} completed)", _newest(records)])
+    lines = ["# Results", "",
+             "One report per experiment and profile, regenerated from the run files beside it.",
+             ""]
+    lines += md_table(["experiment", "profile", "description", "runs", "newest run"], rows) \
+        if rows else ["No reports yet."]
+    path = results_dir / "README.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,241 @@
+"""Residual and Bottleneck in every ordering against references that share no code with them."""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+import gluon_resnet  # noqa: F401  (numpy mode, threads)
+import mxnet as mx
+from mxnet import autograd
+from d2l import mxnet as d2l
+
+from gluon_resnet.blocks import Bottleneck, Residual
+from gluon_resnet.orderings import ORDERINGS, PREACT, check_ordering
+
+EPS = 1e-5  # gluon BatchNorm's default epsilon
+
+
+# ----- independent numpy reference (float64) -----
+
+def np_conv(x, wb, stride):
+    w, b = wb
+    k = w.shape[-1]
+    pad = k // 2
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    win = sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    return np.einsum("nchwij,ocij->nohw", win, w) + b[None, :, None, None]
+
+
+def np_bn(x, params, train):
+    gamma, beta, mean, var = params
+    if train:  # batch statistics, biased variance
+        mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+    c = lambda v: v[None, :, None, None]  # noqa: E731
+    return (x - c(mean)) / np.sqrt(c(var) + EPS) * c(gamma) + c(beta)
+
+
+def relu(v):
+    return np.maximum(v, 0)
+
+
+def ref_basic(ordering, x, p, stride, train):
+    """He et al. 2016 Fig. 4 for 3x3 -> 3x3, written out per ordering."""
+    w1 = lambda v: np_conv(v, p["conv1"], stride)  # noqa: E731
+    w2 = lambda v: np_conv(v, p["conv2"], 1)  # noqa: E731
+    bn1 = lambda v: np_bn(v, p["bn1"], train)  # noqa: E731
+    bn2 = lambda v: np_bn(v, p["bn2"], train)  # noqa: E731
+    s = lambda a: np_conv(a, p["conv3"], stride) if "conv3" in p else x  # noqa: E731
+    refs = {
+        "conv_bn_relu": lambda: relu(bn2(w2(relu(bn1(w1(x))))) + s(x)),
+        "bn_after_add": lambda: relu(bn2(w2(relu(bn1(w1(x)))) + s(x))),
+        "relu_before_add": lambda: relu(bn2(w2(relu(bn1(w1(x)))))) + s(x),
+        "relu_preact": lambda: bn2(w2(relu(bn1(w1(relu(x)))))) + s(relu(x)),
+        "bn_relu_conv": lambda: w2(relu(bn2(w1(relu(bn1(x)))))) + s(relu(bn1(x))),
+    }
+    assert ordering in refs, f"no reference for ordering {ordering!r}: add one here"
+    return refs[ordering]()
+
+
+def ref_bottleneck(ordering, x, p, stride, train):
+    """The same five orderings for 1x1 -> 3x3 (stride) -> 1x1."""
+    w1 = lambda v: np_conv(v, p["conv1"], 1)  # noqa: E731
+    w2 = lambda v: np_conv(v, p["conv2"], stride)  # noqa: E731
+    w3 = lambda v: np_conv(v, p["conv3"], 1)  # noqa: E731
+    bn1, bn2, bn3 = (lambda v, k=k: np_bn(v, p[k], train) for k in ("bn1", "bn2", "bn3"))
+    s = lambda a: np_conv(a, p["conv4"], stride) if "conv4" in p else x  # noqa: E731
+    post = lambda v: bn3(w3(relu(bn2(w2(relu(bn1(w1(v))))))))  # noqa: E731
+    refs = {
+        "conv_bn_relu": lambda: relu(post(x) + s(x)),
+        "bn_after_add": lambda: relu(bn3(w3(relu(bn2(w2(relu(bn1(w1(x))))))) + s(x))),
+        "relu_before_add": lambda: relu(post(x)) + s(x),
+        "relu_preact": lambda: post(relu(x)) + s(relu(x)),
+        "bn_relu_conv": lambda: (w3(relu(bn3(w2(relu(bn2(w1(relu(bn1(x)))))))))
+                                 + s(relu(bn1(x)))),
+    }
+    assert ordering in refs, f"no reference for ordering {ordering!r}: add one here"
+    return refs[ordering]()
+
+
+# ----- helpers -----
+
+def randomize(blk, rng):
+    """Random conv weights/biases and BN gamma/beta/running stats; returns them as numpy."""
+    out = {}
+    for name, layer in blk._children.items():
+        if layer is None:
+            continue
+        values = []
+        for p in layer.params.values():
+            shape = p.shape
+            if p.name.endswith("running_var"):
+                v = rng.uniform(0.5, 2.0, shape)
+            elif p.name.endswith("gamma"):
+                v = rng.uniform(0.5, 1.5, shape)
+            else:
+                v = rng.normal(0, 0.3, shape)
+            p.set_data(mx.np.array(v, dtype="float32"))
+            values.append(v.astype("float32").astype("float64"))
+        out[name] = tuple(values)
+    return out
+
+
+def run(blk, x, train):
+    with autograd.record(train_mode=train):
+        return blk(mx.np.array(x, dtype="float32")).asnumpy()
+
+
+BLOCK_CASES = {  # (block class, reference, inner channels, channels of an identity input)
+    "basic": (Residual, ref_basic, 4, 4),
+    "bottleneck": (Bottleneck, ref_bottleneck, 2, 8),
+}
+SHORTCUTS = {  # (use_1x1conv, stride, input channels: None = identity-compatible)
+    "identity": (False, 1, None),
+    "proj_s1": (True, 1, 3),
+    "proj_s2": (True, 2, 3),
+}
+
+
+def make_block(kind, shortcut, ordering, rng):
+    cls, ref, channels, same = BLOCK_CASES[kind]
+    use_1x1conv, stride, cin = SHORTCUTS[shortcut]
+    blk = cls(channels, use_1x1conv=use_1x1conv, strides=stride, ordering=ordering)
+    blk.initialize()
+    x = rng.normal(0, 1, (2, cin or same, 6, 6)).astype("float32")
+    blk(mx.np.array(x))  # finish deferred initialisation
+    return blk, ref, x, stride
+
+
+# ----- tests -----
+
+@pytest.mark.parametrize("shortcut", sorted(SHORTCUTS))
+@pytest.mark.parametrize("kind", sorted(BLOCK_CASES))
+@pytest.mark.parametrize("ordering", list(ORDERINGS))
+def test_block_matches_reference(ordering, kind, shortcut):
+    rng = np.random.default_rng(zlib.crc32(f"{ordering}-{kind}-{shortcut}".encode()))
+    blk, ref, x, stride = make_block(kind, shortcut, ordering, rng)
+    p = randomize(blk, rng)
+    for train in (False, True):
+        expected = ref(ordering, x.astype("float64"), p, stride, train)
+        imperative = run(blk, x, train)
+        assert imperative.shape == expected.shape
+        np.testing.assert_allclose(imperative, expected, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"train={train}")
+    blk.hybridize(static_alloc=True, static_shape=True)
+    for train in (False, True):
+        expected = ref(ordering, x.astype("float64"), p, stride, train)
+        np.testing.assert_allclose(run(blk, x, train), expected,
+                                   rtol=1e-4, atol=1e-4, err_msg=f"hybridized, train={train}")
+
+
+# The paper's point about (c), (d), (e): with the residual branch silenced the block is an
+# identity map; (a) and (b) still apply ReLU (and BN) to the sum.
+PASSES_IDENTITY = {"conv_bn_relu": False, "bn_after_add": False, "relu_before_add": True,
+                   "relu_preact": True, "bn_relu_conv": True}
+
+
+@pytest.mark.parametrize("kind", sorted(BLOCK_CASES))
+@pytest.mark.parametrize("ordering", list(ORDERINGS))
+def test_identity_property(ordering, kind):
+    assert ordering in PASSES_IDENTITY, f"say whether {ordering!r} passes x through"
+    rng = np.random.default_rng(1)
+    blk, _, x, _ = make_block(kind, "identity", ordering, rng)
+    for name in blk._conv_names:
+        for p in getattr(blk, name).params.values():
+            p.set_data(mx.np.zeros(p.shape))
+    for train in (False, True):
+        y = run(blk, x, train)
+        if PASSES_IDENTITY[ordering]:
+            np.testing.assert_array_equal(y, x)
+        else:
+            assert np.abs(y - x).max() > 0.1, f"train={train}"
+
+
+def copy_layer(src, dst):
+    src_params, dst_params = list(src.params.values()), list(dst.params.values())
+    assert len(src_params) == len(dst_params)
+    for s, d in zip(src_params, dst_params):
+        assert s.name.rsplit("_", 1)[-1] == d.name.rsplit("_", 1)[-1] and s.shape == d.shape
+        d.set_data(s.data())
+
+
+@pytest.mark.parametrize("use_1x1conv,strides", [(False, 1), (True, 1), (True, 2)])
+def test_default_ordering_is_d2l_residual(use_1x1conv, strides):
+    x = mx.np.random.normal(0, 1, (3, 4 if not use_1x1conv else 3, 8, 8))
+    theirs = d2l.Residual(4, use_1x1conv=use_1x1conv, strides=strides)
+    ours = Residual(4, use_1x1conv=use_1x1conv, strides=strides)
+    for blk in (theirs, ours):
+        blk.initialize(mx.init.Xavier())
+        blk(x)
+    for name in ("conv1", "conv2", "conv3", "bn1", "bn2"):
+        if getattr(theirs, name) is not None:
+            copy_layer(getattr(theirs, name), getattr(ours, name))
+    # Training mode also moves the running statistics: they must move the same way.
+    for train in (True, False):
+        np.testing.assert_allclose(run(ours, x.asnumpy(), train), run(theirs, x.asnumpy(), train),
+                                   rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.bn2.running_mean.data().asnumpy(),
+                               theirs.bn2.running_mean.data().asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_block_layer_names_are_d2ls():
+    blk = Residual(8, use_1x1conv=True, strides=2)
+    assert list(blk._children) == ["conv1", "conv2", "conv3", "bn1", "bn2"]
+    assert all(n.split("_", 1)[1].startswith(("conv1_", "conv2_", "conv3_", "bn1_", "bn2_"))
+               for n in blk.collect_params())
+    assert Residual(8).conv3 is None
+    assert Bottleneck(8).conv4 is None
+
+
+def test_bottleneck_shapes_and_expansion():
+    blk = Bottleneck(3, use_1x1conv=True, strides=2, expansion=2)
+    blk.initialize()
+    y = blk(mx.np.zeros((1, 5, 9, 9)))
+    assert y.shape == (1, 6, 5, 5)
+    assert blk.conv1.weight.shape == (3, 5, 1, 1)
+    assert blk.conv2.weight.shape == (3, 3, 3, 3)  # the stride sits on the 3x3
+    assert blk.conv2._kwargs["stride"] == (2, 2) and blk.conv1._kwargs["stride"] == (1, 1)
+
+
+def test_bn_relu_conv_normalises_the_block_input():
+    blk = Residual(6, use_1x1conv=True, strides=2, ordering="bn_relu_conv")
+    blk.initialize()
+    blk(mx.np.zeros((1, 3, 8, 8)))
+    assert blk.bn1.gamma.shape == (3,) and blk.bn2.gamma.shape == (6,)
+
+
+def test_unknown_ordering_lists_valid_names():
+    with pytest.raises(ValueError) as err:
+        Residual(4, ordering="conv_relu_bn")
+    assert ", ".join(sorted(ORDERINGS)) in str(err.value)
+    with pytest.raises(ValueError):
+        check_ordering("v2")
+    assert check_ordering("bn_relu_conv") == "bn_relu_conv"
+
+
+def test_tables():
+    assert {"conv_bn_relu", "bn_after_add", "relu_before_add", "relu_preact",
+            "bn_relu_conv"} <= set(ORDERINGS)
+    assert PREACT == {"relu_preact", "bn_relu_conv"} and PREACT <= set(ORDERINGS)

@@ -1,0 +1,218 @@
+"""report.py against hand-made run files: every table number is recomputed here from JSON."""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from gluon_resnet.report import write_index, write_report
+
+PARTS = ("stem", "stage1", "stage2", "head")
+EPOCHS = 4
+
+
+def config(ordering: str, seed: int, arch: str = "d2l18") -> dict:
+    return {"arch": arch, "ordering": ordering, "width": 0.25, "final_bn_relu": None,
+            "size": 32, "train_per_class": 20, "test_per_class": 10, "augment": False,
+            "lr": 0.05, "batch_size": 64, "epochs": EPOCHS, "momentum": 0.0,
+            "weight_decay": 0.0, "init": "xavier", "schedule": "constant", "lr_steps": [],
+            "lr_factor": 0.1, "seed": seed}
+
+
+def epoch(i: int, rng: np.random.Generator, base: float) -> dict:
+    acc = float(min(0.99, base - 0.06 * (EPOCHS - i) + rng.normal(0, 0.01)))
+    return {"epoch": i, "train_loss": float(1.2 / i + rng.uniform(0, 0.05)),
+            "train_acc": acc + 0.02, "test_loss": float(0.5 + rng.uniform(0, 0.1)),
+            "test_acc": acc, "lr": 0.05, "seconds": float(rng.uniform(2, 3)),
+            "images_per_sec": float(rng.uniform(80, 120)),
+            "grad_norm": {p: float(rng.uniform(0.1, 2)) for p in PARTS},
+            "act_mean": {p: float(rng.normal()) for p in PARTS},
+            "act_std": {p: float(rng.uniform(0.5, 3)) for p in PARTS}}
+
+
+def record(ordering: str, seed: int, base: float, status: str = "completed",
+           n_epochs: int = EPOCHS, arch: str = "d2l18") -> dict:
+    rng = np.random.default_rng(zlib.crc32(f"{ordering}{seed}{arch}".encode()))
+    eps = [epoch(i, rng, base) for i in range(1, n_epochs + 1)]
+    if status == "diverged":
+        eps[-1]["train_loss"] = None
+    return {"schema_version": 1, "run_id": f"{arch}-{ordering}-s{seed}-abcd1234",
+            "experiment": "orderings", "profile": "smoke", "config": config(ordering, seed, arch),
+            "status": status, "error": "Traceback...\nRuntimeError: boom" if status == "failed"
+            else None, "params": {"d2l18": 700_000, "cifar20": 17_000}[arch]
+            + 10 * len(ordering), "environment": {
+                "mxnet_version": "1.9.1", "mxnet_build": "cpu", "device": "cpu(0)",
+                "device_name": "test CPU", "python": "3.11.9", "platform": "Linux",
+                "git_commit": "0000000", "threads": 2, "cpu_count": 2},
+            "started": f"2024-05-0{1 + seed}T10:00:00", "wall_seconds": 10.0,
+            "finished": None if status == "running" else f"2024-05-0{1 + seed}T11:00:00",
+            "epochs": eps}
+
+
+def write_runs(root: Path, records: list[dict]) -> None:
+    (root / "runs").mkdir(parents=True, exist_ok=True)
+    for r in records:
+        (root / "runs" / f"{r['run_id']}.json").write_text(json.dumps(r))
+
+
+EXPERIMENT = {"name": "orderings", "description": "five orderings, d2l ResNet-18",
+              "profile": "smoke", "profile_note": "seconds, for tests",
+              "baseline": "conv_bn_relu", "command": "python run_all.py --profile smoke",
+              "device_note": "test machine"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    root = tmp_path / "results" / "orderings" / "smoke"
+    runs = [record("conv_bn_relu", s, 0.90) for s in range(4)]
+    runs += [record("bn_relu_conv", s, 0.93) for s in range(3)]
+    runs += [record("bn_relu_conv", 3, 0.99 + 0.06 * EPOCHS, "running", n_epochs=2)]
+    runs += [record("relu_preact", 0, 0.88), record("relu_preact", 1, 0.88, "diverged"),
+             record("relu_preact", 2, 0.88, "failed", n_epochs=1)]
+    write_runs(root, runs)
+    (root / "runs" / "broken-run.json").write_text("{not json")
+    (root / "experiment.json").write_text(json.dumps(EXPERIMENT))
+    return root
+
+
+def table(text: str, heading: str, occurrence: int = 0) -> list[dict[str, str]]:
+    """The markdown table after `heading` (the n-th table there) as a list of row dicts."""
+    section = text.split(heading, 1)[1]
+    blocks = re.findall(r"((?:^\|.*\|\n)+)", section, flags=re.M)
+    lines = blocks[occurrence].strip().splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split(" | "))))
+            for line in lines[2:]]
+
+
+def completed(root: Path, ordering: str) -> list[dict]:
+    out = []
+    for path in sorted((root / "runs").glob("*.json")):
+        try:
+            r = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if r["config"]["ordering"] == ordering and r["status"] == "completed":
+            out.append(r)
+    return out
+
+
+def close(cell: str, expected: float, decimals: int) -> bool:
+    return abs(float(cell) - expected) <= 0.5 * 10 ** -decimals + 1e-9
+
+
+def test_main_table_matches_recomputation(store: Path):
+    text = write_report(store).read_text()
+    rows = {r["ordering"]: r for r in table(text, "## Main table")}
+    assert set(rows) == {"conv_bn_relu", "bn_relu_conv", "relu_preact"}
+    for ordering, row in rows.items():
+        runs = completed(store, ordering)
+        finals = [r["epochs"][-1]["test_acc"] for r in runs]
+        cell = row["final test acc % (mean ± std)"]
+        if len(finals) > 1:
+            mean, std = (float(x) for x in cell.split(" ± "))
+            assert close(str(mean), 100 * statistics.mean(finals), 2)
+            assert close(str(std), 100 * statistics.stdev(finals), 2)
+        else:
+            assert close(cell, 100 * finals[0], 2)
+        assert close(row["median %"], 100 * statistics.median(finals), 2)
+        last3 = [statistics.mean(e["test_acc"] for e in r["epochs"][-3:]) for r in runs]
+        assert close(row["last-3-epoch test acc %"], 100 * statistics.mean(last3), 2)
+        best = [max(e["test_acc"] for e in r["epochs"]) for r in runs]
+        assert close(row["best test acc %"], 100 * statistics.mean(best), 2)
+        loss = [r["epochs"][-1]["train_loss"] for r in runs]
+        assert close(row["final train loss"], statistics.mean(loss), 4)
+        reach = [next(e["epoch"] for e in r["epochs"] if e["test_acc"] >= 0.9)
+                 for r in runs if any(e["test_acc"] >= 0.9 for e in r["epochs"])]
+        cell = row["epochs to 90 % (reached/n)"]
+        assert cell.endswith(f"({len(reach)}/{len(runs)})")
+        if reach:
+            assert close(cell.split()[0], statistics.mean(reach), 1)
+        else:
+            assert cell.startswith("n/a")
+        secs = [statistics.mean(e["seconds"] for e in r["epochs"]) for r in runs]
+        assert close(row["s / epoch"], statistics.mean(secs), 1)
+        ips = [statistics.mean(e["images_per_sec"] for e in r["epochs"]) for r in runs]
+        assert close(row["images / s"], statistics.mean(ips), 1)
+        assert int(row["parameters"].replace(",", "")) == runs[0]["params"]
+    assert [rows[o]["completed"] for o in ("conv_bn_relu", "bn_relu_conv", "relu_preact")] \
+        == ["4", "3", "1"]
+    assert (rows["relu_preact"]["diverged"], rows["relu_preact"]["failed"]) == ("1", "1")
+    assert (rows["bn_relu_conv"]["running"], rows["conv_bn_relu"]["running"]) == ("1", "0")
+
+
+def test_comparison_matches_scipy(store: Path):
+    text = write_report(store).read_text()
+    rows = {r["group"]: r for r in table(text, "## Against the baseline ordering")}
+    base = [r["epochs"][-1]["test_acc"] for r in completed(store, "conv_bn_relu")]
+    other = [r["epochs"][-1]["test_acc"] for r in completed(store, "bn_relu_conv")]
+    row = rows["bn_relu_conv"]
+    assert close(row["difference (points)"], 100 * (np.mean(other) - np.mean(base)), 2)
+    p = sps.ttest_ind(other, base, equal_var=False).pvalue
+    assert row["Welch p"] == "< 0.001" if p < 0.001 else abs(float(row["Welch p"]) - p) < 0.01
+    va, vb = np.var(base, ddof=1) / 4, np.var(other, ddof=1) / 3
+    df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 2)
+    half = sps.t.ppf(0.975, df) * np.sqrt(va + vb) * 100
+    lo, hi = (float(x) for x in row["95 % CI (points)"].split(" to "))
+    diff = 100 * (np.mean(other) - np.mean(base))
+    assert close(str(lo), diff - half, 2) and close(str(hi), diff + half, 2)
+    assert rows["relu_preact"]["verdict"] == "one seed only: no statistical comparison possible"
+
+
+def test_problems_and_in_progress_listed(store: Path):
+    text = write_report(store).read_text()
+    assert "broken-run.json" in text
+    assert "in progress: `d2l18-bn_relu_conv-s3-abcd1234`" in text
+    assert "RuntimeError: boom" in text and "diverged: `d2l18-relu_preact-s1" in text
+    assert "python run_all.py --profile smoke" in text
+    assert "MXNet 1.9.1 (cpu build)" in text and "newest run: 2024-05-04T11:00:00" in text
+    assert "not ours" in text and "6.61" in text and "4.92" in text
+
+
+def test_figures_exist_and_are_linked_relatively(store: Path):
+    text = write_report(store).read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert {"test_acc.png", "train_loss.png", "grad_norm.png", "act_std.png",
+            "final_test_acc.png"} <= set(links)
+    for link in links:
+        assert not Path(link).is_absolute() and "/" not in link
+        assert (store / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_groups_by_arch_compare_within_arch(tmp_path: Path):
+    root = tmp_path / "depth" / "smoke"
+    runs = [record(o, s, b + (0.02 if a == "cifar20" else 0), arch=a)
+            for a in ("cifar20", "d2l18") for o, b in (("conv_bn_relu", .9), ("bn_relu_conv", .92))
+            for s in range(2)]
+    write_runs(root, runs)
+    text = write_report(root).read_text()
+    main = table(text, "## Main table")
+    assert [(r["ordering"], r["arch"]) for r in main] == [
+        ("conv_bn_relu", "cifar20"), ("conv_bn_relu", "d2l18"),
+        ("bn_relu_conv", "cifar20"), ("bn_relu_conv", "d2l18")]
+    rows = {r["group"]: r for r in table(text, "## Against the baseline ordering")}
+    for arch in ("cifar20", "d2l18"):
+        final = {o: [r["epochs"][-1]["test_acc"] for r in runs
+                     if r["config"]["ordering"] == o and r["config"]["arch"] == arch]
+                 for o in ("conv_bn_relu", "bn_relu_conv")}
+        diff = 100 * (np.mean(final["bn_relu_conv"]) - np.mean(final["conv_bn_relu"]))
+        assert close(rows[f"bn_relu_conv · {arch}"]["difference (points)"], diff, 2)
+    assert "not recorded" in text  # no experiment.json
+
+
+def test_empty_store_and_index(tmp_path: Path, store: Path):
+    results = store.parent.parent
+    empty = results / "seed_notebook" / "quick"
+    empty.mkdir(parents=True)
+    assert "No completed runs yet" in write_report(empty).read_text()
+    write_report(store)
+    text = write_index(results).read_text()
+    assert "(orderings/smoke/report.md)" in text and "(seed_notebook/quick/report.md)" in text
+    rows = table(text, "# Results")
+    assert [r["runs"] for r in rows] == ["11 (8 completed)", "0 (0 completed)"]
