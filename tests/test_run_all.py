@@ -59,9 +59,10 @@ def test_report_numbers_come_from_the_run_files(smoke):
         ordering = rec["config"]["ordering"]
         final = rec["epochs"][-1]["test_acc"]
         # one seed per ordering: the mean is the run's own final accuracy
-        row = next(line for line in report.splitlines()
-                   if line.startswith("|") and ordering in line and "%" in line)
-        assert f"{100 * final:.2f}" in row, (ordering, final, row)
+        table = report.split("## Main table", 1)[1]
+        row = next(line for line in table.splitlines() if line.startswith(f"| {ordering} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == f"{100 * final:.2f}", (ordering, final, row)  # one seed: no ± std
     for png in [line.split("(")[1].split(")")[0] for line in report.splitlines()
                 if line.startswith("![")]:
         assert (store.root / png).exists(), png

@@ -1,0 +1,104 @@
+"""Checkpoints of one run, crash-safe at any moment (SIGKILL included).
+
+checkpoint_dir(run_id)/ holds epoch-<k>.params, epoch-<k>.states and checkpoint.json, which
+names those two files and holds the record as of epoch k. checkpoint.json is written last,
+atomically, after both files are complete: it is the commit point. The store's record is
+written after it, so the record is at most one epoch behind the checkpoint, never ahead.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+from mxnet import gluon
+
+from .store import RunStore, write_json_atomic
+
+META = "checkpoint.json"
+
+
+def _write_atomic(path: Path, save: Callable[[str], None]) -> None:
+    """Let MXNet write a temporary file, flush it to disk, then rename it over path."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save(str(tmp))
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict) -> None:
+    """Checkpoint the state after the record's last epoch, then drop older files."""
+    folder = store.checkpoint_dir(record["run_id"])
+    folder.mkdir(parents=True, exist_ok=True)
+    epoch = len(record["epochs"])
+    params, states = folder / f"epoch-{epoch:03d}.params", folder / f"epoch-{epoch:03d}.states"
+    _write_atomic(params, net.save_parameters)
+    _write_atomic(states, trainer.save_states)
+    write_json_atomic(folder / META, {"epoch": epoch, "params": params.name,
+                                      "states": states.name, "record": record})
+    keep = {params.name, states.name, META}
+    for old in folder.iterdir():  # older epochs, and temporary files of killed processes
+        if old.name not in keep:
+            old.unlink(missing_ok=True)
+
+
+def load_meta(folder: Path) -> Optional[dict]:
+    """checkpoint.json when it and the files it names are present and readable, else None."""
+    try:
+        meta = json.loads((folder / META).read_text())
+        files_ok = all((folder / meta[k]).is_file() for k in ("params", "states"))
+        return meta if files_ok and len(meta["record"]["epochs"]) == meta["epoch"] else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def usable(meta: Optional[dict], record: dict, existing: dict) -> bool:
+    """Same config, and the epochs on disk agree with the checkpoint's, give or take the
+    last one (killed before the record was written, or failed while checkpointing)."""
+    if meta is None or meta["record"]["config"] != record["config"]:
+        return False
+    saved, written = meta["record"]["epochs"], existing["epochs"]
+    n = min(len(saved), len(written))
+    return abs(len(saved) - len(written)) <= 1 and saved[:n] == written[:n]
+
+
+def resume(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict,
+           existing: Optional[dict], log: Callable[[str], None]) -> float:
+    """Continue `existing` (an interrupted or failed run) from its checkpoint when it can.
+
+    Fills record's epochs/started from the checkpoint, loads parameters and trainer
+    state, and returns the wall seconds already spent; 0.0 when starting afresh.
+    """
+    if existing is None:
+        return 0.0
+    folder = store.checkpoint_dir(record["run_id"])
+    meta = load_meta(folder)
+    if not usable(meta, record, existing):
+        if existing["epochs"]:
+            log(f"{record['run_id']}: no usable checkpoint for its {len(existing['epochs'])} "
+                "recorded epochs; starting again from epoch 1")
+        return 0.0
+    ctx = next(iter(net.collect_params().values())).list_ctx()
+    net.load_parameters(str(folder / meta["params"]), ctx=ctx)
+    trainer.load_states(str(folder / meta["states"]))
+    record["epochs"] = meta["record"]["epochs"]
+    record["started"] = meta["record"]["started"]
+    return float(meta["record"]["wall_seconds"])
+
+
+def finish(store: RunStore, record: dict) -> None:
+    """A finished run never resumes: keep only a completed run's final parameters."""
+    folder = store.checkpoint_dir(record["run_id"])
+    if not folder.is_dir():
+        return
+    keep = set()
+    if record["status"] == "completed":
+        meta = load_meta(folder)
+        keep = {meta["params"]} if meta else set()
+    for f in folder.iterdir():
+        if f.name not in keep:
+            f.unlink(missing_ok=True)
+    if not keep:
+        folder.rmdir()

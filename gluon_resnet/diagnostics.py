@@ -1,0 +1,130 @@
+"""What a run measures besides loss and accuracy: per-part gradient norms and activation
+statistics (how signal and gradient propagate), and the environment it ran in.
+
+Norms and statistics are keyed by `nets.named_parts` names (stem, stage1, ..., head).
+Gradient norms are accumulated on the device with four array operations per step and no
+synchronisation: under 1 % of a d2l ResNet-18 training step on the CPU.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd
+
+from . import runtime
+
+
+def finite(value: float) -> Optional[float]:
+    """value as a float, or None when NaN/inf (JSON has no NaN)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class GradNorms:
+    """Mean over steps of each part's L2 gradient norm (gradient of the mean batch loss)."""
+
+    def __init__(self, parts: list[tuple[str, mx.gluon.Block]], ctx: mx.Context):
+        self.names = [name for name, _ in parts]
+        self.params, owner = [], []
+        for k, (_, part) in enumerate(parts):
+            for p in part.collect_params().values():
+                if p.grad_req != "null":
+                    self.params.append(p)
+                    owner.append(k)
+        # (params x parts) 0/1 matrix: one dot turns per-array sums of squares into per-part sums.
+        member = np.zeros((len(owner), len(parts)), np.float32)
+        member[np.arange(len(owner)), owner] = 1
+        self._member = mx.nd.array(member, ctx=ctx)
+        self._ctx = ctx
+        self.reset()
+
+    def reset(self) -> None:
+        self._sum = mx.nd.zeros(len(self.names), ctx=self._ctx)
+        self.steps = 0
+
+    def add(self, batch_size: float) -> None:
+        """Record this step's gradients (call after backward; with several devices, after
+        trainer.step, which sums the devices' gradients into each). With a loss scale
+        (mixed precision), pass batch_size x scale."""
+        grads = [p.grad(self._ctx).as_nd_ndarray() for p in self.params]
+        sq = mx.nd.multi_sum_sq(*grads, num_arrays=len(grads))
+        # Gluon losses are per-example sums: divide by the batch to get the mean loss's gradient.
+        self._sum = self._sum + mx.nd.sqrt(mx.nd.dot(sq, self._member)) / batch_size
+        self.steps += 1
+
+    def means(self) -> dict[str, Optional[float]]:
+        """Per-part mean norm over the steps since reset (synchronises once)."""
+        values = self._sum.asnumpy() / max(self.steps, 1)
+        return {name: finite(v) for name, v in zip(self.names, values)}
+
+
+def activation_stats(parts: list[tuple[str, mx.gluon.Block]], x: mx.np.ndarray
+                     ) -> tuple[dict[str, Optional[float]], dict[str, Optional[float]]]:
+    """Mean and std of every part's output on batch x, parts called one after another in
+    inference mode (BN uses its running statistics)."""
+    means, stds = {}, {}
+    with autograd.predict_mode():
+        for name, part in parts:
+            x = part(x)
+            means[name], stds[name] = x.mean(), x.std()
+    return ({k: finite(v.item()) for k, v in means.items()},
+            {k: finite(v.item()) for k, v in stds.items()})
+
+
+def now() -> str:
+    """Current UTC time, ISO-8601, to the second."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def environment(ctx: list) -> dict:
+    """What the run ran on and with: enough to tell two records' machines apart."""
+    gpu = ctx[0].device_type == "gpu"
+    return {"mxnet_version": mx.__version__,
+            "mxnet_build": "cuda" if mx.runtime.Features().is_enabled("CUDA") else "cpu",
+            "device": "gpu" if gpu else "cpu",
+            "device_name": _gpu_name(ctx[0].device_id) if gpu else _cpu_name(),
+            "contexts": [str(c) for c in ctx],
+            "python": platform.python_version(), "platform": platform.platform(),
+            "git_commit": _git_commit(), "threads": runtime.THREADS,
+            "cpu_count": os.cpu_count(), "usable_cores": runtime.usable_cores(),
+            "heap_kept": runtime.HEAP_KEPT}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _gpu_name(index: int) -> str:
+    out = _command(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", str(index)])
+    return out or f"GPU {index}"
+
+
+def _git_commit() -> Optional[str]:
+    """The project's commit, with "-dirty" when tracked files changed; None outside git."""
+    root = str(Path(__file__).resolve().parents[1])
+    commit = _command(["git", "-C", root, "rev-parse", "HEAD"])
+    if commit and _command(["git", "-C", root, "status", "--porcelain", "-uno"]):
+        commit += "-dirty"
+    return commit
+
+
+def _command(args: list[str]) -> Optional[str]:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None

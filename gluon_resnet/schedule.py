@@ -1,0 +1,27 @@
+"""Learning rate of each epoch: constant (d2l), step (Keras/He et al.) or cosine."""
+from __future__ import annotations
+
+import math
+
+from .config import RunConfig
+
+
+def lr_at(cfg: RunConfig, epoch: int) -> float:
+    """The learning rate used throughout `epoch` (1-based); set once per epoch."""
+    if not 1 <= epoch <= cfg.epochs:
+        raise ValueError(f"epoch must be in 1..{cfg.epochs}, got {epoch}")
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "step":
+        # lr_steps name the epochs *after* which lr is multiplied by lr_factor.
+        passed = sum(1 for s in cfg.lr_steps if s < epoch)
+        return cfg.lr * cfg.lr_factor ** passed
+    if cfg.schedule == "cosine":
+        # Half a cosine over the run, sampled at each epoch's start: epoch 1 uses cfg.lr.
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / cfg.epochs))
+    raise ValueError(f"unknown schedule {cfg.schedule!r}")
+
+
+def lr_schedule(cfg: RunConfig) -> list[float]:
+    """lr_at for every epoch of the run."""
+    return [lr_at(cfg, e) for e in range(1, cfg.epochs + 1)]

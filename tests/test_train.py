@@ -1,0 +1,366 @@
+"""The training engine on real Fashion-MNIST with tiny networks: records, determinism,
+resume after SIGKILL, divergence, failure, learning-rate schedules, several devices."""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd
+
+from gluon_resnet import checkpoint
+from gluon_resnet import train as engine
+from gluon_resnet.config import RunConfig
+from gluon_resnet.data import to_batch
+from gluon_resnet.diagnostics import GradNorms, activation_stats
+from gluon_resnet.nets import named_parts, resnet
+from gluon_resnet.schedule import lr_schedule
+from gluon_resnet.store import RunStore, read_record
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(width=0.0625, size=32, batch_size=64, epochs=2)
+TIMING = ("started", "finished", "wall_seconds", "environment")
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def without_timings(record: dict) -> dict:
+    out = {k: v for k, v in record.items() if k not in TIMING}
+    out["epochs"] = [{k: v for k, v in e.items() if k not in ("seconds", "images_per_sec")}
+                     for e in record["epochs"]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_cfg() -> RunConfig:
+    return RunConfig(**TINY, momentum=0.9, weight_decay=1e-4, schedule="step", lr_steps=(1,))
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_cfg, small_data, tmp_path_factory):
+    """One completed tiny run: (store, record, log lines)."""
+    store = RunStore(tmp_path_factory.mktemp("store"))
+    lines: list[str] = []
+    record = engine.train_run(tiny_cfg, store, small_data, experiment="t", profile="p",
+                              progress=False, log=lines.append)
+    return store, record, lines
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def test_lr_schedules_by_hand():
+    base = dict(lr=0.1, epochs=4)
+    assert lr_schedule(RunConfig(**base)) == [0.1] * 4
+    step = lr_schedule(RunConfig(**base, schedule="step", lr_steps=(1, 3), lr_factor=0.5))
+    assert step == pytest.approx([0.1, 0.05, 0.05, 0.025])
+    # half cosine sampled at each epoch's start: cos(0), cos(pi/4), cos(pi/2), cos(3pi/4)
+    cosine = lr_schedule(RunConfig(**base, schedule="cosine"))
+    assert cosine == pytest.approx([0.1, 0.0853553, 0.05, 0.0146447], rel=1e-5)
+
+
+# ---------------------------------------------------------------- the record
+
+
+def test_record_follows_schema(finished, tiny_cfg):
+    store, record, lines = finished
+    assert read_record(store.record_path(tiny_cfg.run_id)) == record
+    assert record["status"] == "completed" and record["error"] is None
+    assert record["config"] == tiny_cfg.to_dict() and record["run_id"] == tiny_cfg.run_id
+    assert (record["experiment"], record["profile"]) == ("t", "p")
+    assert record["finished"] and record["wall_seconds"] > 0
+    env = record["environment"]
+    for key in ("mxnet_version", "mxnet_build", "device", "device_name", "python",
+                "platform", "git_commit", "threads", "cpu_count"):
+        assert key in env
+    assert env["mxnet_version"] == mx.__version__ and env["device"] == "cpu"
+    parts = [name for name, _ in named_parts(resnet(width=tiny_cfg.width))]
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    for e in record["epochs"]:
+        for key in ("grad_norm", "act_mean", "act_std"):
+            assert list(e[key]) == parts
+        assert all(v > 0 for v in e["grad_norm"].values())
+        assert all(v > 0 for v in e["act_std"].values())
+        assert 0 <= e["train_acc"] <= 1 and 0 <= e["test_acc"] <= 1
+        assert e["seconds"] > 0 and e["images_per_sec"] > 0
+    assert [e["lr"] for e in record["epochs"]] == pytest.approx([0.05, 0.005])
+    json.dumps(record, allow_nan=False)  # strict JSON: no NaN anywhere
+    assert len(lines) == 3 and "epoch 2/2" in lines[-1]
+
+
+def test_param_count_by_hand(finished, tiny_cfg):
+    """d2l18 at width 1/16: 4-8-16-32 channels, counted from the layer shapes."""
+    def conv(cin, cout, k):
+        return cin * cout * k * k + cout
+
+    def residual(cin, cout, project):
+        shortcut = conv(cin, cout, 1) if project else 0
+        return conv(cin, cout, 3) + conv(cout, cout, 3) + 4 * cout + shortcut
+
+    stem = conv(1, 4, 7) + 2 * 4
+    stages = [residual(4, 4, False) + residual(4, 4, False)]
+    for cin, cout in ((4, 8), (8, 16), (16, 32)):
+        stages.append(residual(cin, cout, True) + residual(cout, cout, False))
+    head = 32 * 10 + 10
+    assert finished[1]["params"] == stem + sum(stages) + head
+
+
+def test_final_checkpoint_reproduces_test_metrics(finished, tiny_cfg, small_data):
+    """Reload the kept parameters into a fresh net; numpy cross-entropy = recorded test loss."""
+    store, record, _ = finished
+    kept = list(store.checkpoint_dir(tiny_cfg.run_id).iterdir())
+    assert [p.name for p in kept] == ["epoch-002.params"]
+    net = resnet(width=tiny_cfg.width)
+    net.load_parameters(str(kept[0]))
+    with autograd.predict_mode():
+        logits = net(to_batch(small_data.test_images, tiny_cfg.size)).asnumpy().astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    labels = small_data.test_labels
+    last = record["epochs"][-1]
+    nll = -log_p[np.arange(len(labels)), labels].mean()
+    assert last["test_loss"] == pytest.approx(nll, rel=1e-4)
+    assert last["test_acc"] == pytest.approx((logits.argmax(axis=1) == labels).mean())
+
+
+def test_completed_run_is_returned_without_training(finished, tiny_cfg, small_data):
+    store, record, _ = finished
+    start = time.perf_counter()
+    again = engine.train_run(tiny_cfg, store, small_data, progress=False, log=quiet)
+    assert again == record and time.perf_counter() - start < 1
+
+
+# ---------------------------------------------------------------- diagnostics
+
+
+def test_grad_norms_match_numpy(small_data):
+    net = resnet(width=0.0625)
+    net.initialize()
+    x = to_batch(small_data.train_images[:16], 32)
+    y = mx.np.array(small_data.train_labels[:16])
+    with autograd.record():
+        loss = mx.gluon.loss.SoftmaxCrossEntropyLoss()(net(x), y)
+    loss.backward()
+    parts = named_parts(net)
+    norms = GradNorms(parts, mx.cpu())
+    norms.add(16)
+    norms.add(16)  # mean of two equal steps = one step
+    for name, part in parts:
+        grads = [p.grad().asnumpy() for p in part.collect_params().values() if p.grad_req != "null"]
+        expected = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)) / 16
+        assert norms.means()[name] == pytest.approx(expected, rel=1e-5)
+
+
+def test_head_statistics_are_the_whole_nets_output(small_data):
+    net = resnet(width=0.0625)
+    net.initialize()
+    x = to_batch(small_data.test_images[:8], 32)
+    means, stds = activation_stats(named_parts(net), x)
+    out = net(x).asnumpy()
+    assert means["head"] == pytest.approx(out.mean(), rel=1e-4, abs=1e-6)
+    assert stds["head"] == pytest.approx(out.std(), rel=1e-4)
+
+
+# ---------------------------------------------------------------- determinism and resume
+
+
+def test_same_config_and_seed_give_the_same_record(finished, tiny_cfg, small_data, tmp_path):
+    again = engine.train_run(tiny_cfg, RunStore(tmp_path), small_data, experiment="t",
+                             profile="p", progress=False, log=quiet)
+    assert without_timings(again) == without_timings(finished[1])
+
+
+def test_another_seed_gives_another_record(finished, tiny_cfg, small_data, tmp_path):
+    other = engine.train_run(tiny_cfg.replace(seed=1, epochs=1), RunStore(tmp_path), small_data,
+                             progress=False, log=quiet)
+    assert other["epochs"][0]["train_loss"] != finished[1]["epochs"][0]["train_loss"]
+
+
+RUNNER_SUBSET = (100, 10)  # per class: 1000 training images, 20 steps of 50 per epoch
+RUNNER = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {root!r})
+    from gluon_resnet.config import RunConfig
+    from gluon_resnet.data import load_fashion_mnist
+    from gluon_resnet.store import RunStore
+    from gluon_resnet.train import train_run
+    cfg = RunConfig.from_dict(json.loads(sys.argv[2]))
+    record = train_run(cfg, RunStore(sys.argv[1]), load_fashion_mnist().subset({subset}),
+                       progress=False)
+    print("STATUS", record["status"], record.get("error"))
+""")
+
+
+def _runner(tmp_path: Path, store: Path, cfg: RunConfig, **kw) -> subprocess.Popen:
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER.format(root=str(ROOT), subset=", ".join(map(str, RUNNER_SUBSET))))
+    return subprocess.Popen([sys.executable, str(script), str(store), json.dumps(cfg.to_dict())],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _epochs_on_disk(store: RunStore, run_id: str) -> int:
+    try:
+        record = store.load(run_id)
+    except Exception:  # noqa: BLE001 - never half-written, but be safe while polling
+        return 0
+    return len(record["epochs"]) if record else 0
+
+
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(fashion_mnist, tmp_path):
+    cfg = RunConfig(width=0.0625, size=32, batch_size=50, epochs=4, momentum=0.9)
+    killed = RunStore(tmp_path / "killed")
+    proc = _runner(tmp_path, killed.root, cfg)
+    deadline = time.time() + 120
+    while _epochs_on_disk(killed, cfg.run_id) < 1:
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, "no epoch finished within 120 s"
+        time.sleep(0.02)
+    time.sleep(0.05)  # into epoch 2 (an epoch of 20 steps takes longer, even on an idle CPU)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    interrupted = killed.load(cfg.run_id)
+    assert interrupted["status"] == "running" and 1 <= len(interrupted["epochs"]) < cfg.epochs
+    meta = checkpoint.load_meta(killed.checkpoint_dir(cfg.run_id))
+    assert meta is not None and meta["epoch"] >= len(interrupted["epochs"])
+
+    out, _ = _runner(tmp_path, killed.root, cfg).communicate(timeout=300)
+    assert "STATUS completed" in out and "resuming after epoch" in out, out
+    final = killed.load(cfg.run_id)
+    assert final["started"] == interrupted["started"]  # resumed, not restarted
+    # The uninterrupted run, in this process: same thread count (the children inherit
+    # OMP_NUM_THREADS), and records do not depend on the process.
+    reference = engine.train_run(cfg, RunStore(tmp_path / "reference"),
+                                 fashion_mnist.subset(*RUNNER_SUBSET), progress=False, log=quiet)
+    assert without_timings(final) == without_timings(reference)
+
+
+def test_checkpoint_may_be_one_epoch_ahead_of_the_record():
+    epochs = [{"epoch": 1, "x": 0.5}, {"epoch": 2, "x": 0.25}]
+    meta = {"record": {"config": {"a": 1}, "epochs": epochs}}
+    record = {"config": {"a": 1}}
+    assert checkpoint.usable(meta, record, {"epochs": epochs})
+    assert checkpoint.usable(meta, record, {"epochs": epochs[:1]})
+    assert checkpoint.usable({"record": {"config": {"a": 1}, "epochs": epochs[:1]}}, record,
+                             {"epochs": epochs})  # a run that failed while checkpointing
+    assert not checkpoint.usable(meta, record, {"epochs": []})  # two behind: inconsistent
+    assert not checkpoint.usable(meta, record, {"epochs": [{"epoch": 1, "x": 0.7}]})
+    assert not checkpoint.usable(meta, {"config": {"a": 2}}, {"epochs": epochs})
+
+
+# ---------------------------------------------------------------- divergence and failure
+
+
+def test_huge_learning_rate_diverges_and_the_suite_carries_on(small_data, tmp_path):
+    store = RunStore(tmp_path)
+    cfg = RunConfig(**{**TINY, "epochs": 3}, lr=1e6, momentum=0.9)
+    record = engine.train_run(cfg, store, small_data, progress=False, log=quiet)
+    assert record["status"] == "diverged" and store.load(cfg.run_id) == record
+    assert record["epochs"][-1]["train_loss"] is None
+    json.dumps(record, allow_nan=False)
+    assert not store.checkpoint_dir(cfg.run_id).exists()
+    after = engine.train_run(cfg.replace(lr=0.05, epochs=1), store, small_data,
+                             progress=False, log=quiet)
+    assert after["status"] == "completed"
+
+
+def test_exception_is_recorded_as_failed(small_data, tmp_path):
+    store = RunStore(tmp_path)
+    cfg = RunConfig(**TINY, train_per_class=50)  # small_data holds 20 per class
+    record = engine.train_run(cfg, store, small_data, progress=False, log=quiet)
+    assert record["status"] == "failed" and "per_class" in record["error"]
+    assert store.load(cfg.run_id) == record
+
+
+def test_keyboard_interrupt_is_recorded_raised_and_resumed(finished, tiny_cfg, small_data,
+                                                           tmp_path, monkeypatch):
+    real_run_epoch = engine.run_epoch
+
+    def interrupted_in_epoch_2(s, epoch, *args):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_run_epoch(s, epoch, *args)
+
+    store = RunStore(tmp_path)
+    monkeypatch.setattr(engine, "run_epoch", interrupted_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        engine.train_run(tiny_cfg, store, small_data, experiment="t", profile="p",
+                         progress=False, log=quiet)
+    stopped = store.load(tiny_cfg.run_id)
+    assert stopped["status"] == "failed" and len(stopped["epochs"]) == 1
+    monkeypatch.undo()
+    lines: list[str] = []
+    resumed = engine.train_run(tiny_cfg, store, small_data, experiment="t", profile="p",
+                               progress=False, log=lines.append)
+    assert "resuming after epoch 1" in lines[0] and resumed["started"] == stopped["started"]
+    assert without_timings(resumed) == without_timings(finished[1])
+
+
+def test_mixed_precision_needs_a_gpu(small_data, tmp_path):
+    record = engine.train_run(RunConfig(**TINY), RunStore(tmp_path), small_data, amp=True,
+                              progress=False, log=quiet)
+    assert record["status"] == "failed" and "needs GPUs" in record["error"]
+
+
+# ---------------------------------------------------------------- devices
+
+
+def test_contexts_fall_back_to_the_cpu():
+    if mx.context.num_gpus() == 0:
+        assert engine.contexts() == [mx.cpu()]
+        with pytest.raises(ValueError, match="not available"):
+            engine.contexts([0])
+
+
+def test_data_parallel_over_two_contexts(small_data, tmp_path):
+    """The --gpus code path (split_and_load, kvstore) on two CPU contexts; batch 199 of 200
+    images leaves one image for the last step, so one device idles there."""
+    cfg = RunConfig(**{**TINY, "batch_size": 199}, momentum=0.9)
+    ctx = [mx.cpu(0), mx.cpu(1)]
+    record = engine.train_run(cfg, RunStore(tmp_path), small_data, ctx=ctx, progress=False,
+                              log=quiet)
+    assert record["status"] == "completed", record.get("traceback")
+    assert record["environment"]["contexts"] == ["cpu(0)", "cpu(1)"]
+    for e in record["epochs"]:
+        assert math.isfinite(e["train_loss"]) and 0 <= e["test_acc"] <= 1
+        assert all(v > 0 for v in e["grad_norm"].values())
+
+
+# ---------------------------------------------------------------- benchmark arithmetic
+
+
+def test_flop_count_matches_the_d2l_networks_layers():
+    """bench's hand formula against FLOPs read off the d2l net's own conv/dense layers."""
+    from mxnet.gluon import nn
+
+    from gluon_resnet.bench import d2l18_forward_flops, d2l_resnet18
+
+    net = d2l_resnet18()
+    net.initialize()
+    counted = []
+
+    def hook(block, inputs, output):
+        w = block.weight.data()
+        per_output = 2 * int(np.prod(w.shape[1:]))  # multiply-adds per output value, x2
+        counted.append(per_output * int(np.prod(output.shape[1:])))
+
+    for block in _leaves(net):
+        if isinstance(block, (nn.Conv2D, nn.Dense)):
+            block.register_forward_hook(hook)
+    net(mx.np.zeros((1, 1, 96, 96)))
+    assert len(counted) == 1 + 8 * 2 + 3 + 1  # stem, 16 block convs, 3 projections, dense
+    assert d2l18_forward_flops(96) == sum(counted)
+
+
+def _leaves(block):
+    children = list(block._children.values())
+    return [block] if not children else [leaf for c in children for leaf in _leaves(c)]
