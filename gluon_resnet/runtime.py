@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 # glibc mallopt parameter numbers (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -25,8 +26,11 @@ def usable_cores() -> int:
 
 def configure_threads() -> int:
     """Default OpenMP/MXNet thread counts to the usable cores; return the count in force."""
-    cores = str(usable_cores())
-    os.environ.setdefault("OMP_NUM_THREADS", cores)
+    if "mxnet" in sys.modules and "OMP_NUM_THREADS" not in os.environ:
+        # Too late: MXNet read its settings at load and kept its default, half the cores
+        # (src/engine/openmp.cc). Say so rather than record a thread count not in force.
+        return max(1, usable_cores() // 2)
+    os.environ.setdefault("OMP_NUM_THREADS", str(usable_cores()))
     os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", "1")
     return int(os.environ["OMP_NUM_THREADS"])
 
