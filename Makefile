@@ -23,11 +23,11 @@ $(STAMP): $(REQ) pyproject.toml | $(BIN)/python
 	@# The CPU and CUDA builds are one module in two distributions: remove the other first.
 	@$(BIN)/pip uninstall -y -q $(OTHER) >/dev/null 2>&1 || true
 	$(BIN)/pip install -q -r $(REQ)
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e . || $(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-cpu $(VENV)/.installed-gpu $(VENV)/.installed-dev
 	@touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(STAMP)
+$(VENV)/.installed-dev: requirements-dev.txt requirements-ray.txt $(STAMP)
 	$(BIN)/pip install -q -r requirements-dev.txt
 	@touch $@
 

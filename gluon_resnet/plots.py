@@ -8,9 +8,14 @@ import warnings
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")  # files only; never needs a display, safe in CI and over ssh
+if "matplotlib.pyplot" not in sys.modules:
+    # Files only: never needs a display (CI, ssh). Where pyplot is already loaded (a
+    # notebook), keep its backend: switching it there raises in matplotlib 3.7 + IPython 9.
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import plots, stats
+from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
+                     run_metrics, shared_config, varying_fields)
 from .store import RunStore
 
-REACH = 0.90  # "epochs to reach 90 % test accuracy"
-LAST_K = 3  # the steadier statistic of DESIGN.md section 3: mean of the last three epochs
 DEFAULT_BASELINE = "conv_bn_relu"
 # He et al. 2016, Table 2 (+ ResNet-1001): CIFAR-10 test error %, median of 5 runs.
 PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
@@ -20,93 +18,6 @@ PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
                ("(c)", "relu_before_add", "7.84", "6.14", ""),
                ("(d)", "relu_preact", "6.71", "5.91", ""),
                ("(e)", "bn_relu_conv", "6.37", "5.46", "4.92 (4.89 ± 0.14)"))
-PAPER_ORDER = [row[1] for row in PAPER_TABLE]
-
-
-@dataclass
-class Group:
-    """Runs with identical config except the seed."""
-
-    config: dict  # the shared config, seed removed
-    label: str
-    runs: list[dict]
-
-    def with_status(self, status: str) -> list[dict]:
-        return [r for r in self.runs if r["status"] == status]
-
-    @property
-    def done(self) -> list[dict]:
-        """Completed runs: the only ones statistics are computed over."""
-        return self.with_status("completed")
-
-
-def _series(record: dict, key: str) -> list[Optional[float]]:
-    return [ep.get(key) for ep in record["epochs"]]
-
-
-def _num(v: Any) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def run_metrics(record: dict) -> dict[str, float]:
-    """The per-run numbers the main table summarises over seeds."""
-    acc = stats.finite(_series(record, "test_acc"))
-    ep = record["epochs"][-1] if record["epochs"] else {}
-    reached = [e["epoch"] for e in record["epochs"] if _num(e.get("test_acc")) >= REACH]
-    return {"final_test_acc": _num(ep.get("test_acc")),
-            "last3_test_acc": stats.summarize(_series(record, "test_acc")[-LAST_K:]).mean,
-            "best_test_acc": float(acc.max()) if acc.size else float("nan"),
-            "final_train_loss": _num(ep.get("train_loss")),
-            "epochs_to_90": float(reached[0]) if reached else float("nan"),
-            "sec_per_epoch": stats.summarize(_series(record, "seconds")).mean,
-            "images_per_sec": stats.summarize(_series(record, "images_per_sec")).mean}
-
-
-def _metric(group: Group, key: str) -> list[float]:
-    return [run_metrics(r)[key] for r in group.done]
-
-
-def _shared(record: dict) -> dict:
-    return {k: v for k, v in record["config"].items() if k != "seed"}
-
-
-def _canon(cfg: dict) -> str:
-    return json.dumps(cfg, sort_keys=True)
-
-
-def varying_fields(records: list[dict]) -> list[str]:
-    """Config fields (seed aside) whose value differs between runs; ordering always first."""
-    keys = sorted({k for r in records for k in _shared(r)})
-    varied = [k for k in keys if len({_canon(_shared(r).get(k)) for r in records}) > 1]
-    return ["ordering"] + [k for k in varied if k != "ordering"]
-
-
-def _label(cfg: dict, fields: list[str]) -> str:
-    parts = [str(cfg.get(k)) if k in ("ordering", "arch") else f"{k}={cfg.get(k)}"
-             for k in fields]
-    return " · ".join(parts)
-
-
-def _natural(value: Any) -> tuple:
-    """Sort key: paper order for orderings, then numbers, then names (cifar20 < cifar110)."""
-    if value in PAPER_ORDER:
-        return (0, PAPER_ORDER.index(value), ())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (1, value, ())
-    return (2, 0, tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
-                        for t in re.findall(r"\d+|\D+", str(value))))
-
-
-def group_runs(records: list[dict]) -> list[Group]:
-    """Groups in a stable, readable order (by the varying fields)."""
-    fields = varying_fields(records)
-    by_key: dict[str, list[dict]] = {}
-    for r in records:
-        by_key.setdefault(_canon(_shared(r)), []).append(r)
-    groups = [Group(_shared(rs[0]), _label(_shared(rs[0]), fields),
-                    sorted(rs, key=lambda r: r["config"].get("seed", 0)))
-              for rs in by_key.values()]
-    return sorted(groups, key=lambda g: [_natural(g.config.get(k)) for k in fields])
 
 
 def fmt(spec: str, scale: float = 1.0) -> Callable[[Optional[float]], str]:
@@ -145,15 +56,15 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
 
 def group_row(g: Group) -> dict[str, Any]:
     """Main-table values of one group; every mean is over its completed runs only."""
-    final = stats.summarize(_metric(g, "final_test_acc"))
-    reach = stats.finite(_metric(g, "epochs_to_90"))
+    final = stats.summarize(metric_values(g, "final_test_acc"))
+    reach = stats.finite(metric_values(g, "epochs_to_90"))
     row = {"final_test_acc": final, "final_test_acc_median": final.median,
            "epochs_to_90": (float(reach.mean()) if reach.size else float("nan"),
                             int(reach.size), len(g.done)),
            "params": next((r.get("params") for r in g.runs if r.get("params")), None)}
     for key in ("last3_test_acc", "best_test_acc", "final_train_loss", "sec_per_epoch",
                 "images_per_sec"):
-        row[key] = stats.summarize(_metric(g, key)).mean
+        row[key] = stats.summarize(metric_values(g, key)).mean
     for status in ("completed", "diverged", "failed", "running"):
         row[status] = len(g.with_status(status))
     return row
@@ -167,11 +78,11 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def baseline_pairs(groups: list[Group], baseline: str) -> list[tuple[Group, Group]]:
     """(baseline group, other group) pairs that differ in the ordering only."""
-    index = {_canon({**g.config, "ordering": None}): g
+    index = {canon({**g.config, "ordering": None}): g
              for g in groups if g.config.get("ordering") == baseline}
-    return [(index[_canon({**g.config, "ordering": None})], g) for g in groups
+    return [(index[canon({**g.config, "ordering": None})], g) for g in groups
             if g.config.get("ordering") != baseline
-            and _canon({**g.config, "ordering": None}) in index]
+            and canon({**g.config, "ordering": None}) in index]
 
 
 def comparison_rows(pairs: list[tuple[Group, Group]], metric: str,
@@ -179,7 +90,7 @@ def comparison_rows(pairs: list[tuple[Group, Group]], metric: str,
     """One row per pair: difference, Welch CI and p, detectable difference, verdict."""
     rows = []
     for base, other in pairs:
-        a, b = _metric(base, metric), _metric(other, metric)
+        a, b = metric_values(base, metric), metric_values(other, metric)
         c = stats.welch(a, b)
         mdd = stats.min_detectable_difference(a, b)
         ci = "n/a" if c.ci_low != c.ci_low else f"{fmt_pts(c.ci_low)} to {fmt_pts(c.ci_high)}"
@@ -222,8 +133,8 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
     """Protocol, profile, seeds, date, device and software, and the command to reproduce."""
     first = records[0] if records else {"config": {}}
     varied = [k for k in varying_fields(records)
-              if len({_canon(g.config.get(k)) for g in groups}) > 1]
-    common = {k: v for k, v in _shared(first).items() if k not in varied}
+              if len({canon(g.config.get(k)) for g in groups}) > 1]
+    common = {k: v for k, v in shared_config(first).items() if k not in varied}
     seeds = sorted({r["config"].get("seed", 0) for r in records})
     sizes = sorted({len(g.runs) for g in groups}) or [0]
     lines = ["## What was run", "",

@@ -50,5 +50,8 @@ def keep_heap_memory() -> bool:
         return False
 
 
+# The user's own choice, if any, read before configure_threads() fills in the default:
+# parallel workers share the cores out among themselves unless the user chose.
+USER_THREADS = os.environ.get("OMP_NUM_THREADS")
 THREADS = configure_threads()
 HEAP_KEPT = keep_heap_memory()

@@ -1,0 +1,185 @@
+"""Independent runs side by side on one machine: one worker process per GPU, or N on CPU.
+
+Workers are started with multiprocessing's "spawn" method and the environment they need
+(OMP_NUM_THREADS = cores // workers unless the user chose it) already in place, so MXNet
+reads it when it loads in the child. The parent hands out one job at a time, so it always
+knows which run a worker holds: when a worker dies (OOM killer, SIGKILL), its run is handed
+out again, once, to a fresh worker, and resumes from its checkpoint. Each worker takes the
+run's lock in the shared store, exactly as a sequential runner would; the parent logs each
+finished run and rebuilds the report.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Iterator, Optional
+
+from ..runner import Job, Outcome, Tally, run_job
+from ..runtime import usable_cores
+from ..store import RunStore
+from .faults import store_for
+
+POLL_SECONDS = 0.5
+
+
+class WorkerError(RuntimeError):
+    """A worker could not start (for example: the data set is missing)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One worker process: its name and the GPU ids it trains on (None: the CPU)."""
+
+    name: str
+    gpus: Optional[tuple[int, ...]] = None
+
+
+def local_slots(workers: Optional[int], gpus: Optional[list[int]]) -> list[Slot]:
+    """One slot per GPU (or `workers` slots spread round-robin over them); without GPUs,
+    `workers` CPU slots."""
+    if gpus:
+        n = workers or len(gpus)
+        return [Slot(f"w{k + 1}", (gpus[k % len(gpus)],)) for k in range(n)]
+    if not workers or workers < 1:
+        raise ValueError("CPU workers need a count: --workers N")
+    return [Slot(f"w{k + 1}") for k in range(workers)]
+
+
+def threads_per_worker(workers: int, user_threads: Optional[int] = None) -> int:
+    """The user's OMP_NUM_THREADS if given, else the usable cores shared out (at least 1)."""
+    return user_threads if user_threads else max(1, usable_cores() // workers)
+
+
+@contextlib.contextmanager
+def environ(changes: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the children started inside, then restore ours."""
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def worker_main(slot: Slot, store_root: str, data_dir: Optional[str], inbox, results) -> None:
+    """A worker's life: load the data once, then train the jobs it is handed until None.
+
+    Unpickling this function imported gluon_resnet, so runtime.py has already read the
+    OMP_NUM_THREADS the parent put in our environment, before MXNet loaded."""
+
+    def log(line: str) -> None:
+        print(f"({slot.name}) {line}", flush=True)
+
+    try:
+        import mxnet as mx
+
+        from ..data import load_fashion_mnist
+        from ..train import contexts, train_run
+
+        store = store_for(store_root)
+        data = load_fashion_mnist(data_dir)
+        ctx = contexts(list(slot.gpus)) if slot.gpus else [mx.cpu()]
+    except Exception as e:  # noqa: BLE001 - reported by the parent, which stops
+        results.put((slot.name, None, None, f"{type(e).__name__}: {e}"))
+        return
+    while (job := inbox.get()) is not None:
+        outcome = run_job(job, store, log, lambda: train_run(
+            job.cfg, store, data, experiment=job.experiment, profile=job.profile, ctx=ctx,
+            progress=False, log=log))  # several bars on one terminal would garble it
+        results.put((slot.name, job.index, outcome, None))
+
+
+class _Worker:
+    def __init__(self, mpc, slot: Slot, args: tuple, results):
+        self.slot, self.inbox = slot, mpc.Queue()
+        self.process = mpc.Process(target=worker_main, name=f"gluon-resnet-{slot.name}",
+                                   args=(slot, *args, self.inbox, results), daemon=True)
+        self.process.start()
+        self.job: Optional[Job] = None
+
+
+class LocalPool:
+    """Train independent runs in parallel worker processes on this machine."""
+
+    def __init__(self, slots: list[Slot], threads: Optional[int] = None, retries: int = 1):
+        self.slots, self.retries = slots, retries
+        self.threads = threads or threads_per_worker(len(slots))
+
+    def describe(self, slots: list[Slot]) -> str:
+        where = ", ".join(f"{s.name} on " + (f"gpu{s.gpus[0]}" if s.gpus else "cpu")
+                          for s in slots)
+        return f"{len(slots)} worker processes ({where}), {self.threads} threads each"
+
+    def run(self, jobs: list[Job], store: RunStore, data_dir: Optional[str], tally: Tally) -> None:
+        from ..data import find_data_dir
+
+        find_data_dir(data_dir)  # a missing data set fails here, as in the sequential runner
+        mpc = mp.get_context("spawn")
+        results = mpc.Queue()
+        args = (str(store.root), data_dir)
+        slots = self.slots[:max(1, len(jobs))]
+        tally.log(self.describe(slots))
+        with environ({"OMP_NUM_THREADS": str(self.threads)}):
+            workers = {s.name: _Worker(mpc, s, args, results) for s in slots}
+        try:
+            self._dispatch(deque(jobs), workers, results, tally, lambda s: _Worker(
+                mpc, s, args, results))
+        finally:
+            self._stop(workers.values())
+
+    def _dispatch(self, todo: deque, workers: dict, results, tally: Tally, respawn) -> None:
+        tries: dict[str, int] = {}
+        while todo or any(w.job for w in workers.values()):
+            for w in workers.values():
+                if w.job is None and todo:
+                    w.job = todo.popleft()
+                    w.inbox.put(w.job)
+            self._replace_dead(workers, todo, tries, tally, respawn)
+            try:
+                name, index, outcome, fatal = results.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if fatal:
+                raise WorkerError(f"worker {name} could not start: {fatal}")
+            job = workers[name].job
+            if job is None or job.index != index:
+                continue  # sent just before its worker died: the run was handed out again
+            workers[name].job = None
+            tally.add(job, outcome)
+
+    def _replace_dead(self, workers: dict, todo: deque, tries: dict, tally: Tally,
+                      respawn) -> None:
+        """A dead worker's run goes back to the front of the queue (once), and a new
+        worker takes the dead one's slot; the run resumes from its checkpoint."""
+        for name, w in list(workers.items()):
+            if w.process.is_alive() or w.job is None:
+                continue
+            job, code = w.job, w.process.exitcode
+            tries[job.cfg.run_id] = tries.get(job.cfg.run_id, 0) + 1
+            if tries[job.cfg.run_id] <= self.retries:
+                tally.log(f"{job.head}: worker {name} died (exit code {code}); trying again")
+                todo.appendleft(replace(job, fresh=False))  # --fresh is done: resume
+            else:
+                tally.add(job, Outcome("lost", error=f"worker {name} died, exit code {code}"))
+            with environ({"OMP_NUM_THREADS": str(self.threads)}):
+                workers[name] = respawn(w.slot)
+
+    @staticmethod
+    def _stop(workers) -> None:
+        for w in workers:
+            if w.process.is_alive():
+                with contextlib.suppress(Exception):
+                    w.inbox.put(None)
+        for w in workers:
+            w.process.join(timeout=30)
+            if w.process.is_alive():
+                w.process.terminate()
+                w.process.join(timeout=10)

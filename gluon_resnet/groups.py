@@ -1,0 +1,103 @@
+"""Run records -> groups of seeds and the per-run numbers a report summarises."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from . import stats
+from .orderings import ORDERINGS
+
+PAPER_ORDER = list(ORDERINGS)  # (a) to (e): the order of He et al.'s Fig. 4
+REACH = 0.90  # "epochs to reach 90 % test accuracy"
+LAST_K = 3  # the steadier statistic of DESIGN.md section 3: mean of the last three epochs
+
+
+@dataclass
+class Group:
+    """Runs with identical config except the seed."""
+
+    config: dict  # the shared config, seed removed
+    label: str
+    runs: list[dict]
+
+    def with_status(self, status: str) -> list[dict]:
+        return [r for r in self.runs if r["status"] == status]
+
+    @property
+    def done(self) -> list[dict]:
+        """Completed runs: the only ones statistics are computed over."""
+        return self.with_status("completed")
+
+
+def _series(record: dict, key: str) -> list[Optional[float]]:
+    return [ep.get(key) for ep in record["epochs"]]
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def run_metrics(record: dict) -> dict[str, float]:
+    """The per-run numbers the main table summarises over seeds."""
+    acc = stats.finite(_series(record, "test_acc"))
+    ep = record["epochs"][-1] if record["epochs"] else {}
+    reached = [e["epoch"] for e in record["epochs"] if _num(e.get("test_acc")) >= REACH]
+    return {"final_test_acc": _num(ep.get("test_acc")),
+            "last3_test_acc": stats.summarize(_series(record, "test_acc")[-LAST_K:]).mean,
+            "best_test_acc": float(acc.max()) if acc.size else float("nan"),
+            "final_train_loss": _num(ep.get("train_loss")),
+            "epochs_to_90": float(reached[0]) if reached else float("nan"),
+            "sec_per_epoch": stats.summarize(_series(record, "seconds")).mean,
+            "images_per_sec": stats.summarize(_series(record, "images_per_sec")).mean}
+
+
+def metric_values(group: Group, key: str) -> list[float]:
+    """One run_metrics value per completed run of the group."""
+    return [run_metrics(r)[key] for r in group.done]
+
+
+def shared_config(record: dict) -> dict:
+    """The run's config without its seed: what its group shares."""
+    return {k: v for k, v in record["config"].items() if k != "seed"}
+
+
+def canon(cfg: Any) -> str:
+    """Canonical JSON: equal configs (or values) give equal strings."""
+    return json.dumps(cfg, sort_keys=True)
+
+
+def varying_fields(records: list[dict]) -> list[str]:
+    """Config fields (seed aside) whose value differs between runs; ordering always first."""
+    keys = sorted({k for r in records for k in shared_config(r)})
+    varied = [k for k in keys if len({canon(shared_config(r).get(k)) for r in records}) > 1]
+    return ["ordering"] + [k for k in varied if k != "ordering"]
+
+
+def _label(cfg: dict, fields: list[str]) -> str:
+    parts = [str(cfg.get(k)) if k in ("ordering", "arch") else f"{k}={cfg.get(k)}"
+             for k in fields]
+    return " · ".join(parts)
+
+
+def _natural(value: Any) -> tuple:
+    """Sort key: paper order for orderings, then numbers, then names (cifar20 < cifar110)."""
+    if value in PAPER_ORDER:
+        return (0, PAPER_ORDER.index(value), ())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value, ())
+    return (2, 0, tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
+                        for t in re.findall(r"\d+|\D+", str(value))))
+
+
+def group_runs(records: list[dict]) -> list[Group]:
+    """Groups in a stable, readable order (by the varying fields)."""
+    fields = varying_fields(records)
+    by_key: dict[str, list[dict]] = {}
+    for r in records:
+        by_key.setdefault(canon(shared_config(r)), []).append(r)
+    groups = [Group(shared_config(rs[0]), _label(shared_config(rs[0]), fields),
+                    sorted(rs, key=lambda r: r["config"].get("seed", 0)))
+              for rs in by_key.values()]
+    return sorted(groups, key=lambda g: [_natural(g.config.get(k)) for k in fields])

@@ -1,0 +1,133 @@
+"""run_all.py --workers N: independent runs in parallel processes give the records of the
+sequential executor, respect the per-run locks, and survive a worker killed mid-run."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gluon_resnet.executors.faults import FAULT_ENV
+from gluon_resnet.executors.local import local_slots, threads_per_worker
+from gluon_resnet.runtime import usable_cores
+from gluon_resnet.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDERINGS = ("conv_bn_relu", "bn_after_add", "relu_before_add", "bn_relu_conv")  # 4 smoke runs
+TIMING_KEYS = ("environment", "started", "finished", "wall_seconds")
+
+
+def run_cli(results: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--orderings",
+           ",".join(ORDERINGS), "--results-dir", str(results), *args]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **env}
+    full_env = {k: v for k, v in full_env.items() if v != ""}  # "" = unset it
+    proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"{cmd}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def comparable(record: dict) -> dict:
+    """A record without what legitimately differs between two executions: timings, machine."""
+    out = {k: v for k, v in record.items() if k not in TIMING_KEYS}
+    out["epochs"] = [{k: v for k, v in ep.items() if k not in ("seconds", "images_per_sec")}
+                     for ep in record["epochs"]]
+    return out
+
+
+def records(results: Path) -> dict[str, dict]:
+    return {r["run_id"]: r for r in RunStore(results / "orderings" / "smoke").records()}
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory) -> dict[str, dict]:
+    """The default executor's records (one process, one thread, as each worker below)."""
+    results = tmp_path_factory.mktemp("sequential")
+    run_cli(results)
+    out = {k: comparable(r) for k, r in records(results).items()}
+    assert len(out) == len(ORDERINGS)
+    return out
+
+
+def test_two_workers_give_the_sequential_records(sequential, tmp_path):
+    proc = run_cli(tmp_path, "--workers", "2")
+    got = records(tmp_path)
+    assert {k: comparable(r) for k, r in got.items()} == sequential
+    assert all(r["status"] == "completed" and r["environment"]["threads"] == 1
+               for r in got.values())
+    assert "2 worker processes" in proc.stdout
+    # both workers trained, and the parent rebuilt the report as runs finished
+    assert "(w1) [" in proc.stdout and "(w2) [" in proc.stdout, proc.stdout
+    assert proc.stdout.count("report: ") >= len(ORDERINGS)
+    assert (tmp_path / "orderings" / "smoke" / "report.md").exists()
+
+
+def test_a_killed_worker_run_is_redone_and_resumes(sequential, tmp_path):
+    marker = tmp_path / "killed"
+    proc = run_cli(tmp_path, "--workers", "2", **{FAULT_ENV: f"1:{marker}"})
+    killed = marker.read_text()  # this run's worker SIGKILLed itself after epoch 1
+    assert f"{killed}: worker" in proc.stdout and "died" in proc.stdout, proc.stdout
+    assert f"{killed}: training (resuming after epoch 1)" in proc.stdout, proc.stdout
+    assert {k: comparable(r) for k, r in records(tmp_path).items()} == sequential
+
+
+def test_workers_leave_a_locked_run_alone_and_share_the_cores(tmp_path):
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    # --list names the runs without training; take the second one's lock, as another
+    # runner training it would
+    listing = run_cli(tmp_path, "--list", "--workers", "2").stdout
+    assert "with 2 parallel workers" in listing
+    run_ids = [line.split()[0] for line in listing.splitlines() if line.startswith("  d2l18")]
+    assert len(run_ids) == len(ORDERINGS)
+    with store.lock(run_ids[1]):
+        proc = run_cli(tmp_path, "--workers", "2", OMP_NUM_THREADS="")  # threads: our default
+    assert "another process" in proc.stdout and store.load(run_ids[1]) is None
+    got = records(tmp_path)
+    assert sorted(got) == sorted(run_ids[:1] + run_ids[2:])
+    for run_id in got:  # each run trained by exactly one worker
+        assert proc.stdout.count(f"{run_id}: training") == 1, proc.stdout
+    expected_threads = max(1, usable_cores() // 2)
+    assert all(r["environment"]["threads"] == expected_threads for r in got.values())
+
+
+def test_slots_and_threads():
+    assert [s.gpus for s in local_slots(None, [0, 1, 2, 3])] == [(0,), (1,), (2,), (3,)]
+    assert [s.gpus for s in local_slots(3, [2, 5])] == [(2,), (5,), (2,)]
+    assert [s.gpus for s in local_slots(2, None)] == [None, None]
+    with pytest.raises(ValueError, match="--workers"):
+        local_slots(None, None)
+    assert threads_per_worker(2, user_threads=3) == 3
+    assert threads_per_worker(10 * usable_cores()) == 1
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--workers", "0"], "--workers must be >= 1"),
+    (["--executor", "ray", "--workers", "2"], "not with --executor ray"),
+    (["--executor", "sequential", "--parallel"], "not with --executor sequential"),
+    (["--ray-address", "auto"], "only apply to --executor ray"),
+    (["--executor", "ray", "--gpus", "0"], "Ray assigns them"),
+    (["--executor", "dask"], "invalid choice"),
+    (["--executor", "ray", "--checkpoint-uri", "s3://bucket/x"], "mount it on the workers"),
+    (["--executor", "ray", "--ray-num-cpus", "0"], "--ray-num-cpus must be > 0"),
+])
+def test_contradictory_executor_flags_exit_2(args, expected, capsys):
+    import run_all
+
+    with pytest.raises(SystemExit) as exit_:
+        run_all.main(["--list", *args])
+    assert exit_.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_ray_missing_says_how_to_install_it(monkeypatch, capsys, tmp_path):
+    import run_all
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if absent
+    code = run_all.main(["--executor", "ray", "--profile", "smoke", "--results-dir",
+                         str(tmp_path)])
+    assert code == 2
+    assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,132 @@
+"""The Ray executor on a local Ray instance (2 CPUs, loopback only): the smoke grid gives the
+sequential executor's records, and a worker killed mid-run is retried by Ray and resumes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Before Ray is imported: every process of the local instance binds 127.0.0.1 only (Ray's
+# default is the machine's network address), no usage reporting.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+from experiments import EXPERIMENTS  # noqa: E402
+from gluon_resnet.executors.faults import FAULT_ENV  # noqa: E402
+from gluon_resnet.executors.ray_task import check_uri, local_root  # noqa: E402
+from gluon_resnet.experiment import expand  # noqa: E402
+from gluon_resnet.runner import run_all  # noqa: E402
+from gluon_resnet.store import RunStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXP = EXPERIMENTS["orderings"]
+RUNS = expand(EXP, "smoke")  # five orderings, tiny net, 200 images, 2 epochs
+TIMING_KEYS = ("environment", "started", "finished", "wall_seconds")
+
+
+def comparable(record: dict) -> dict:
+    """A record without what legitimately differs between two executions: timings, machine."""
+    out = {k: v for k, v in record.items() if k not in TIMING_KEYS}
+    out["epochs"] = [{k: v for k, v in ep.items() if k not in ("seconds", "images_per_sec")}
+                     for ep in record["epochs"]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory) -> dict[str, dict]:
+    """The grid trained by the default executor, in its own process with one thread (as
+    each Ray task gets: num_cpus=1), so floating-point sums run in the same order."""
+    results = tmp_path_factory.mktemp("sequential")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
+                           "--results-dir", str(results)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    records = RunStore(results / "orderings" / "smoke").records()
+    assert len(records) == len(RUNS) >= 4
+    return {r["run_id"]: comparable(r) for r in records}
+
+
+@pytest.fixture(scope="module")
+def ray_executor():
+    """One local Ray instance for the module, started by the executor as `run_all.py
+    --executor ray` would (2 CPUs, no dashboard, node address 127.0.0.1)."""
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    from gluon_resnet.executors.ray_executor import RayExecutor, RayOptions
+
+    executor = RayExecutor(RayOptions(local_init={"num_cpus": 2})).connect()
+    assert executor.started
+    nodes = executor.ray.nodes()
+    assert [n["NodeManagerAddress"] for n in nodes] == ["127.0.0.1"]
+    yield executor
+    executor.close()
+
+
+def executor_with(base, **options):
+    """Another executor on the same running Ray instance, with other task options."""
+    from dataclasses import replace
+
+    from gluon_resnet.executors.ray_executor import RayExecutor
+
+    return RayExecutor(replace(base.options, **options))
+
+
+def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_path):
+    store = RunStore(tmp_path / "results" / "orderings" / "smoke")
+    ex = executor_with(ray_executor, checkpoint_uri=f"file://{tmp_path / 'worker'}")
+    counts = run_all(EXP, "smoke", RUNS, store, results_dir=tmp_path / "results", executor=ex)
+    assert counts == {"trained": len(RUNS), "skipped": 0, "locked": 0, "lost": 0}
+    records = store.records()
+    assert {r["run_id"]: comparable(r) for r in records} == sequential
+    for r in records:
+        assert r["environment"]["executor"] == "ray" and r["environment"]["attempt"] == 1
+        assert r["environment"]["threads"] == 1
+    assert (store.root / "report.md").exists()
+    # The workers trained into their own store (no shared file system assumed) ...
+    worker = RunStore(local_root(f"file://{tmp_path / 'worker'}", "orderings", "smoke"))
+    assert len(worker.records()) == len(RUNS)
+    # ... and a second submission finds every run done in the driver's store: no task runs.
+    again = run_all(EXP, "smoke", RUNS, store, results_dir=tmp_path / "results", executor=ex)
+    assert again["skipped"] == len(RUNS) and again["trained"] == 0
+
+
+def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path):
+    store = RunStore(tmp_path / "results" / "orderings" / "smoke")
+    marker = tmp_path / "killed"
+    worker_dir = tmp_path / "worker"
+    ex = executor_with(ray_executor, checkpoint_uri=str(worker_dir), max_retries=2,
+                       env={FAULT_ENV: f"1:{marker}"})
+    runs = RUNS[:4]
+    held = RUNS[4]  # another runner trains this one: the driver must leave it alone
+    with store.lock(held.run_id):
+        counts = run_all(EXP, "smoke", [*runs, held], store, results_dir=tmp_path / "results",
+                         executor=ex)
+    assert counts == {"trained": 4, "skipped": 0, "locked": 1, "lost": 0}
+    assert store.load(held.run_id) is None
+    killed = marker.read_text()  # the run whose worker SIGKILLed itself after epoch 1
+    assert killed in {cfg.run_id for cfg in runs}
+    records = {r["run_id"]: r for r in store.records()}
+    assert {k: comparable(r) for k, r in records.items()} == \
+        {cfg.run_id: sequential[cfg.run_id] for cfg in runs}
+    assert records[killed]["status"] == "completed"
+    assert records[killed]["environment"]["attempt"] == 2
+    attempts = (local_root(str(worker_dir), "orderings", "smoke") / "attempts" /
+                f"{killed}.jsonl").read_text().splitlines()
+    first, second = (json.loads(line) for line in attempts)
+    assert first["resume_after_epoch"] == 0 and second["resume_after_epoch"] == 1
+    assert first["pid"] != second["pid"]  # a new worker process, Ray's retry
+
+
+def test_checkpoint_uri_forms(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert local_root(None, "orderings", "quick") == \
+        tmp_path / "gluon-resnet-orderings" / "ray-checkpoints" / "orderings" / "quick"
+    assert local_root("file:///data/ckpt", "e", "p") == Path("/data/ckpt/e/p")
+    assert local_root("/mnt/shared", "e", "p") == Path("/mnt/shared/e/p")
+    assert check_uri("file:///x") == "file:///x"
+    with pytest.raises(ValueError, match="mount it on the workers"):
+        check_uri("s3://bucket/ckpt")
