@@ -18,5 +18,11 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     fi
 fi
 # Let the library print its own message: it lists every place searched and both cures.
-"$py" -c 'from gluon_resnet.data import find_data_dir; find_data_dir()' 2>&1 | tail -n 12 >&2
+"$py" - <<'PY' >&2
+from gluon_resnet.data import DatasetError, find_data_dir
+try:
+    find_data_dir()
+except DatasetError as e:
+    print(f"error: {e}")
+PY
 exit 1
