@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -151,10 +152,22 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
              "- device and software:"] + (_environments(records) or ["  - n/a"])
     if exp.get("device_note"):
         lines.append(f"- note: {exp['device_note']}")
-    command = exp.get("command")
+    command = with_seeds(exp.get("command"), seeds)
     lines += ["", "To reproduce:", "", f"    {command}" if command
               else "    (not recorded: no experiment.json in this folder)", ""]
     return lines
+
+
+def with_seeds(command: Optional[str], seeds: list[int]) -> Optional[str]:
+    """The recorded command, its --seeds set to the seeds on disk: later invocations may
+    have added seeds to the folder, and the report covers them all."""
+    if not command or not seeds:
+        return command
+    words = shlex.split(command)
+    if "--seeds" in words:
+        i = words.index("--seeds")
+        del words[i:i + 2]
+    return shlex.join(words + ["--seeds", ",".join(map(str, seeds))])
 
 
 def section_state(records: list[dict], problems: list[str]) -> list[str]:
