@@ -20,6 +20,7 @@ import gluon_resnet  # noqa: F401  (threads + allocator set-up before MXNet load
 from experiments import EXPERIMENTS  # noqa: E402
 from gluon_resnet.executors.ray_executor import RayMissing  # noqa: E402  (Ray itself: lazily)
 from gluon_resnet.executors.ray_task import check_uri  # noqa: E402
+from gluon_resnet.data import DatasetError  # noqa: E402
 from gluon_resnet.experiment import PROFILES, expand  # noqa: E402
 from gluon_resnet.nets import ARCHS  # noqa: E402
 from gluon_resnet.orderings import ORDERINGS  # noqa: E402
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return run_experiments(args, gpus, executor)
+    except DatasetError as e:  # missing or broken Fashion-MNIST: the message says how to fix it
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     finally:
         if executor is not None and hasattr(executor, "close"):
             executor.close()

@@ -138,3 +138,14 @@ def test_seed_parsing():
     assert run_all.parse_seeds("0-4") == (0, 1, 2, 3, 4)
     assert run_all.parse_seeds("0,2,7") == (0, 2, 7)
     assert run_all.parse_seeds("3-4,9,3") == (3, 4, 9)
+
+
+def test_missing_dataset_is_an_error_message_not_a_traceback(tmp_path, capsys):
+    import run_all
+
+    code = run_all.main(["--profile", "smoke", "--orderings", "conv_bn_relu",
+                         "--data-dir", str(tmp_path / "nowhere"), "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: Fashion-MNIST not found") and "apt-get install" in err
+    assert "Traceback" not in err
