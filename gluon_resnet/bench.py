@@ -146,37 +146,13 @@ def matmul_gflops(n: int = 4096, repeats: int = 3) -> dict[str, float]:
     return out
 
 
-def conv_flops(c_in: int, c_out: int, kernel: int, out_side: int) -> int:
-    return 2 * c_in * c_out * kernel * kernel * out_side * out_side
-
-
-def d2l18_forward_flops(size: int = 96) -> int:
-    """Multiply-adds x2 of d2l ResNet-18's convolutions and dense layer for one image.
-
-    BN, ReLU, pooling and additions are left out (a few % of the total).
-    """
-    side = (size + 1) // 2  # 7x7/2 conv, padding 3
-    flops = conv_flops(1, 64, 7, side)
-    side = (side + 1) // 2  # 3x3/2 max-pool, padding 1
-    c_in = 64
-    for stage, c in enumerate((64, 128, 256, 512)):
-        if stage:  # first block halves the side and projects with a strided 1x1 conv
-            side = (side + 1) // 2
-            flops += conv_flops(c_in, c, 3, side) + conv_flops(c, c, 3, side)
-            flops += conv_flops(c_in, c, 1, side)
-        else:
-            flops += 2 * conv_flops(c, c, 3, side)
-        flops += 2 * conv_flops(c, c, 3, side)  # second block
-        c_in = c
-    return flops + 2 * 512 * 10
-
-
 # ---------------------------------------------------------------- the command
 
 
 def measure(args) -> dict:
     from . import runtime
     from .data import load_fashion_mnist
+    from .estimate import forward_flops
 
     data = load_fashion_mnist(args.data_dir)
     images, labels = data.train_images, data.train_labels
@@ -191,7 +167,7 @@ def measure(args) -> dict:
     gemm = matmul_gflops()
     out["matmul_gflops"] = max(gemm.values())  # the machine's rate: the faster library's
     out.update({f"matmul_{k}_gflops": v for k, v in gemm.items()})
-    out["train_gflop_per_image"] = 3 * d2l18_forward_flops(args.size) / 1e9
+    out["train_gflop_per_image"] = 3 * forward_flops("d2l18", "conv_bn_relu", 1.0, args.size) / 1e9
     out["engine_gflops"] = out["engine_images_per_sec"] * out["train_gflop_per_image"]
     out["ratio"] = out["engine_images_per_sec"] / out["d2l_images_per_sec"]
     out["ratio_equal_threads"] = (out["engine_images_per_sec"]

@@ -339,10 +339,12 @@ def test_data_parallel_over_two_contexts(small_data, tmp_path):
 
 
 def test_flop_count_matches_the_d2l_networks_layers():
-    """bench's hand formula against FLOPs read off the d2l net's own conv/dense layers."""
+    """The FLOPs bench and --list use (estimate.forward_flops, our d2l18) against FLOPs read
+    off the d2l book's own network."""
     from mxnet.gluon import nn
 
-    from gluon_resnet.bench import d2l18_forward_flops, d2l_resnet18
+    from gluon_resnet.bench import d2l_resnet18
+    from gluon_resnet.estimate import forward_flops
 
     net = d2l_resnet18()
     net.initialize()
@@ -358,7 +360,7 @@ def test_flop_count_matches_the_d2l_networks_layers():
             block.register_forward_hook(hook)
     net(mx.np.zeros((1, 1, 96, 96)))
     assert len(counted) == 1 + 8 * 2 + 3 + 1  # stem, 16 block convs, 3 projections, dense
-    assert d2l18_forward_flops(96) == sum(counted)
+    assert forward_flops("d2l18", "conv_bn_relu", 1.0, 96) == sum(counted)
 
 
 def _leaves(block):
