@@ -41,7 +41,7 @@ run: setup
 	$(BIN)/python run_all.py $(ARGS)
 
 bench: setup
-	$(BIN)/python -m gluon_resnet.bench $(ARGS)
+	$(BIN)/python -m gluon_resnet.tools.bench $(ARGS)
 
 report: setup
 	$(BIN)/python run_all.py --report-only $(ARGS)

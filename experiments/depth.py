@@ -1,6 +1,6 @@
 """He et al.'s central claim: the ordering matters more as the network gets deeper."""
 from gluon_resnet.config import RunConfig
-from gluon_resnet.experiment import Experiment, Profile
+from gluon_resnet.runs.experiment import SMOKE_DATA, Experiment, Profile
 
 EXPERIMENT = Experiment(
     name="depth",
@@ -26,8 +26,7 @@ EXPERIMENT = Experiment(
         ),
         "smoke": Profile(
             note="seconds, for tests and CI: cifar20 at quarter width on 200 images, 1 epoch.",
-            overrides={"width": 0.25, "train_per_class": 20, "test_per_class": 10, "epochs": 1,
-                       "batch_size": 50},
+            overrides={**SMOKE_DATA, "width": 0.25, "epochs": 1},
             grid={"arch": ("cifar20",), "ordering": ("conv_bn_relu", "bn_relu_conv"),
                   "seed": (0,)},
         ),

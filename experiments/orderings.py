@@ -1,6 +1,6 @@
 """The headline: all five block orderings in d2l's ResNet-18, d2l's protocol, five seeds."""
 from gluon_resnet.config import RunConfig
-from gluon_resnet.experiment import Experiment, Profile
+from gluon_resnet.runs.experiment import SMOKE_DATA, Experiment, Profile
 from gluon_resnet.orderings import ORDERINGS
 
 EXPERIMENT = Experiment(
@@ -29,8 +29,7 @@ EXPERIMENT = Experiment(
         ),
         "smoke": Profile(
             note="seconds, for tests and CI: a tiny net on 200 images at 32x32, 2 epochs, 1 seed.",
-            overrides={"width": 0.0625, "size": 32, "train_per_class": 20, "test_per_class": 10,
-                       "epochs": 2, "batch_size": 50},
+            overrides={**SMOKE_DATA, "width": 0.0625, "size": 32, "epochs": 2},
             grid={"seed": (0,)},
         ),
     },

@@ -1,6 +1,6 @@
 """The seed notebook's own experiment, rerun with seeds: its small net, lr 0.1, v1 against v2."""
 from gluon_resnet.config import RunConfig
-from gluon_resnet.experiment import Experiment, Profile
+from gluon_resnet.runs.experiment import SMOKE_DATA, Experiment, Profile
 
 EXPERIMENT = Experiment(
     name="seed_notebook",
@@ -29,8 +29,7 @@ EXPERIMENT = Experiment(
         ),
         "smoke": Profile(
             note="seconds, for tests and CI: a tiny net on 200 images at 32x32, 2 epochs, 1 seed.",
-            overrides={"width": 0.125, "size": 32, "train_per_class": 20, "test_per_class": 10,
-                       "epochs": 2, "batch_size": 50},
+            overrides={**SMOKE_DATA, "width": 0.125, "size": 32, "epochs": 2},
             grid={"seed": (0,)},
         ),
     },

@@ -8,24 +8,15 @@ written after it, so the record is at most one epoch behind the checkpoint, neve
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable, Optional
 
 from mxnet import gluon
 
-from .store import RunStore, write_json_atomic
+from .atomic import write_atomic, write_json_atomic
+from .store import RunStore
 
 META = "checkpoint.json"
-
-
-def _write_atomic(path: Path, save: Callable[[str], None]) -> None:
-    """Let MXNet write a temporary file, flush it to disk, then rename it over path."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save(str(tmp))
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict) -> None:
@@ -34,8 +25,8 @@ def save(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict
     folder.mkdir(parents=True, exist_ok=True)
     epoch = len(record["epochs"])
     params, states = folder / f"epoch-{epoch:03d}.params", folder / f"epoch-{epoch:03d}.states"
-    _write_atomic(params, net.save_parameters)
-    _write_atomic(states, trainer.save_states)
+    write_atomic(params, net.save_parameters)
+    write_atomic(states, trainer.save_states)
     write_json_atomic(folder / META, {"epoch": epoch, "params": params.name,
                                       "states": states.name, "record": record})
     keep = {params.name, states.name, META}

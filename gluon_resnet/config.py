@@ -7,6 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from .nets import check_arch
+from .orderings import check_ordering
+
 # Valid names live next to what they name (ORDERINGS in orderings.py, ARCHS in
 # nets.py); these two are protocol options only this module validates.
 INITS = ("xavier", "msra")
@@ -40,12 +43,8 @@ class RunConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        # Lazy imports: nets/orderings import MXNet; config must stay cheap to import.
-        from .nets import ARCHS
-        from .orderings import ORDERINGS
-
-        _choice("arch", self.arch, ARCHS)
-        _choice("ordering", self.ordering, ORDERINGS)
+        check_arch(self.arch)
+        check_ordering(self.ordering)
         _choice("init", self.init, INITS)
         _choice("schedule", self.schedule, SCHEDULES)
         _positive("width", self.width)

@@ -7,7 +7,6 @@ synchronisation: under 1 % of a d2l ResNet-18 training step on the CPU.
 """
 from __future__ import annotations
 
-import datetime
 import math
 import os
 import platform
@@ -77,11 +76,6 @@ def activation_stats(parts: list[tuple[str, mx.gluon.Block]], x: mx.np.ndarray
             means[name], stds[name] = x.mean(), x.std()
     return ({k: finite(v.item()) for k, v in means.items()},
             {k: finite(v.item()) for k, v in stds.items()})
-
-
-def now() -> str:
-    """Current UTC time, ISO-8601, to the second."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def environment(ctx: list) -> dict:

@@ -1,6 +1,7 @@
 """Networks: one spec table (ARCHS), d2l's stage builder, and the `resnet` factory."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -8,7 +9,7 @@ import mxnet as mx
 from mxnet.gluon import nn
 
 from .blocks import Bottleneck, Residual
-from .orderings import PREACT, check_ordering
+from .orderings import PREACT
 
 STEMS = ("imagenet", "cifar")
 BLOCKS = {"basic": Residual, "bottleneck": Bottleneck}
@@ -62,7 +63,7 @@ ARCHS: dict[str, ArchSpec] = {
 def check_arch(name: str) -> ArchSpec:
     """The spec of arch `name`, or ValueError listing the valid names."""
     if name not in ARCHS:
-        raise ValueError(f"unknown arch {name!r}; valid archs: {', '.join(sorted(ARCHS))}")
+        raise ValueError(f"unknown arch {name!r}; valid archs: {', '.join(ARCHS)}")
     return ARCHS[name]
 
 
@@ -117,8 +118,7 @@ def resnet(arch: str = "d2l18", ordering: str = "conv_bn_relu", num_classes: int
     """ARCHS[arch] with `ordering` blocks and channels x width; children stem, stage1..N, head."""
     # final_bn_relu None follows He et al.: on for the pre-activation orderings (PREACT),
     # off otherwise; True/False force it (False reproduces the seed notebook's net).
-    spec = check_arch(arch)
-    ordering = check_ordering(ordering)
+    spec = check_arch(arch)  # the ordering is checked where it is looked up: in the block
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width}")
     if final_bn_relu is None:
@@ -148,10 +148,7 @@ def count_params(block: nn.Block, trainable_only: bool = True) -> int:
             continue
         if p.shape is None or any(d <= 0 for d in p.shape):
             raise ValueError(f"shape of {p.name} not known yet: run a forward pass first")
-        size = 1
-        for d in p.shape:
-            size *= d
-        total += size
+        total += math.prod(p.shape)
     return total
 
 

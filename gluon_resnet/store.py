@@ -1,69 +1,62 @@
-"""The results store: one JSON record per run, written atomically, one lock per run.
+"""The results store: the files of one experiment x profile folder, and who may write them.
 
-Layout of a store root (``results/<experiment>/<profile>/``)::
+Every file a store folder (``results/<experiment>/<profile>/``) can hold::
 
-    runs/<run_id>.json          the run's record (schema below), rewritten after every epoch
-    checkpoints/<run_id>/       parameters + trainer state of the last complete epoch (git-ignored)
-    locks/<run_id>.lock         held (flock) while a process trains the run (git-ignored)
+    experiment.json             the experiment's description, baseline and declared analysis,
+                                the profile's note, the command that made the runs (report input)
+    runs/<run_id>.json          the run's record (records.py), rewritten after every epoch
+    checkpoints/<run_id>/       parameters + trainer state of the last complete epoch, and
+                                checkpoint.json (checkpoint.py); git-ignored
+    locks/<run_id>.lock         held (flock) while a process trains the run; git-ignored
+    corrupt/<run_id>.<time>.json   an unreadable run file, moved aside and kept; the run is redone
+    attempts/<run_id>.jsonl     Ray worker stores only: one line per attempt at the run
+    fresh/<run_id>              Ray worker stores only: the --fresh submission already applied
+    report.md, *.png            the report (reporting/), rebuilt from the files above
+
+Records and experiment.json are replaced atomically (atomic.py): a reader never sees half a
+file, and a killed process never leaves one.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
-import os
-import tempfile
+import shutil
+import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Callable, Iterator, Optional
 
-SCHEMA_VERSION = 1
-STATUSES = ("running", "completed", "diverged", "failed")
-REQUIRED_KEYS = ("schema_version", "run_id", "config", "status", "epochs")
-EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
-              "seconds", "images_per_sec")
+from .atomic import write_json_atomic
+from .records import CorruptRecord, validate
 
 
 class RunLocked(RuntimeError):
     """Another process holds the run's lock."""
 
 
-class CorruptRecord(ValueError):
-    """A run file exists but cannot be read as a record."""
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`.
-
-    A reader (or a crash at any moment) sees the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def read_record(path: Path | str) -> dict:
+    """Parse and check one run file; CorruptRecord names the file and the problem."""
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide records from other users
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        record = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptRecord(f"{path}: not readable JSON ({e})") from None
+    return validate(record, path)
 
 
 class RunStore:
-    """Files of one experiment x profile folder."""
+    """Files of one experiment x profile folder (see the module docstring)."""
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+
+    @property
+    def experiment(self) -> str:
+        """The experiment's name: the store folder is <results>/<experiment>/<profile>."""
+        return self.root.parent.name
+
+    @property
+    def profile(self) -> str:
+        return self.root.name
 
     @property
     def runs_dir(self) -> Path:
@@ -74,6 +67,8 @@ class RunStore:
 
     def checkpoint_dir(self, run_id: str) -> Path:
         return self.root / "checkpoints" / run_id
+
+    # ------------------------------------------------------------ records
 
     def write(self, record: dict) -> None:
         write_json_atomic(self.record_path(record["run_id"]), record)
@@ -103,6 +98,32 @@ class RunStore:
                 out.append(str(e))
         return out
 
+    def forget(self, run_id: str) -> None:
+        """Delete a run's record and checkpoint (for --fresh)."""
+        self.record_path(run_id).unlink(missing_ok=True)
+        shutil.rmtree(self.checkpoint_dir(run_id), ignore_errors=True)
+
+    def quarantine(self, run_id: str, log: Callable[[str], None]) -> None:
+        """Move an unreadable run file aside to corrupt/ (kept for inspection) so the run is
+        redone; its checkpoint belongs to a record nobody can read, and goes."""
+        path = self.record_path(run_id)
+        dest = self.root / "corrupt" / f"{run_id}.{time.strftime('%Y%m%dT%H%M%S')}.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.load(run_id)
+        except CorruptRecord as e:
+            log(f"corrupted run file, redoing the run: {e} (moved to {dest})")
+        shutil.move(str(path), dest)
+        shutil.rmtree(self.checkpoint_dir(run_id), ignore_errors=True)
+
+    def set_aside_if_corrupt(self, run_id: str, log: Callable[[str], None]) -> None:
+        try:
+            self.load(run_id)
+        except CorruptRecord:
+            self.quarantine(run_id, log)
+
+    # ------------------------------------------------------------ locks
+
     @contextlib.contextmanager
     def lock(self, run_id: str) -> Iterator[None]:
         """Hold the run's lock; the kernel drops it when the process dies (SIGKILL included)."""
@@ -119,25 +140,42 @@ class RunStore:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    # ------------------------------------------------------------ experiment.json
 
-def read_record(path: Path) -> dict:
-    """Parse and check one run file; CorruptRecord names the file and the problem."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CorruptRecord(f"{path}: not readable JSON ({e})") from None
-    if not isinstance(record, dict):
-        raise CorruptRecord(f"{path}: expected a JSON object, found {type(record).__name__}")
-    missing = [k for k in REQUIRED_KEYS if k not in record]
-    if missing:
-        raise CorruptRecord(f"{path}: missing keys {missing}")
-    if record["schema_version"] != SCHEMA_VERSION:
-        raise CorruptRecord(f"{path}: schema_version {record['schema_version']!r}, "
-                            f"this code reads {SCHEMA_VERSION}")
-    if record["status"] not in STATUSES:
-        raise CorruptRecord(f"{path}: status {record['status']!r} is not one of {STATUSES}")
-    for i, ep in enumerate(record["epochs"]):
-        missing = [k for k in EPOCH_KEYS if k not in ep]
-        if missing or ep["epoch"] != i + 1:
-            raise CorruptRecord(f"{path}: epoch entry {i} is malformed (missing {missing})")
-    return record
+    @property
+    def experiment_path(self) -> Path:
+        return self.root / "experiment.json"
+
+    def write_experiment(self, info: dict) -> None:
+        write_json_atomic(self.experiment_path, info)
+
+    def read_experiment(self) -> tuple[dict, list[str]]:
+        """experiment.json as a dict ({} when absent) and any problem reading it."""
+        path = self.experiment_path
+        if not path.exists():
+            return {}, []
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            return {}, [f"{path}: not readable JSON ({e})"]
+        return (info, []) if isinstance(info, dict) else ({}, [f"{path}: not a JSON object"])
+
+    # ------------------------------------------------------------ Ray worker stores
+
+    def note_attempt(self, run_id: str, line: dict) -> int:
+        """Append one attempt at the run to attempts/<run_id>.jsonl; its number, 1-based."""
+        path = self.root / "attempts" / f"{run_id}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        attempt = (len(path.read_text().splitlines()) if path.exists() else 0) + 1
+        with open(path, "a") as f:
+            f.write(json.dumps({"attempt": attempt, **line}) + "\n")
+        return attempt
+
+    def forget_once(self, run_id: str, token: str) -> None:
+        """--fresh, once per submission `token`: a retry of the same submission resumes."""
+        mark = self.root / "fresh" / run_id
+        if mark.is_file() and mark.read_text() == token:
+            return
+        self.forget(run_id)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(token)

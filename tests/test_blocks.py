@@ -229,7 +229,7 @@ def test_bn_relu_conv_normalises_the_block_input():
 def test_unknown_ordering_lists_valid_names():
     with pytest.raises(ValueError) as err:
         Residual(4, ordering="conv_relu_bn")
-    assert ", ".join(sorted(ORDERINGS)) in str(err.value)
+    assert ", ".join(ORDERINGS) in str(err.value)  # the paper's order, (a) to (e)
     with pytest.raises(ValueError):
         check_ordering("v2")
     assert check_ordering("bn_relu_conv") == "bn_relu_conv"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mxnet.gluon.data.vision import transforms
 
-from gluon_resnet import data
+from gluon_resnet import data, idx
 from gluon_resnet.data import DatasetError, DatasetNotFound, batches, epoch_order
 
 # DESIGN.md section 4, copied here so the test does not trust the module's own table.
@@ -132,7 +132,7 @@ def places(tmp_path, monkeypatch, fashion_mnist):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FASHION_MNIST_DIR", str(folders["env"]))
     monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxhome"))
-    monkeypatch.setattr(data, "SYSTEM_DIR", folders["system"])
+    monkeypatch.setattr(idx, "SYSTEM_DIR", folders["system"])
     return folders
 
 
@@ -162,7 +162,7 @@ def test_incomplete_folders_are_skipped(places, monkeypatch):
 
 
 def test_missing_dataset_lists_places_and_both_remedies(places, monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(idx, "SYSTEM_DIR", tmp_path / "nowhere")
     (places["env"] / "train-images-idx3-ubyte.gz").unlink()
     monkeypatch.setenv("MXNET_HOME", str(tmp_path / "empty"))
     with pytest.raises(DatasetNotFound) as info:

@@ -3,7 +3,7 @@ import pytest
 
 from experiments import EXPERIMENTS
 from gluon_resnet.config import RunConfig
-from gluon_resnet.experiment import PROFILES, expand
+from gluon_resnet.runs.experiment import PROFILES, expand
 from gluon_resnet.orderings import ORDERINGS
 
 
@@ -45,7 +45,7 @@ def test_run_id_is_a_function_of_the_config():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("ordering", "bn_conv_relu", "valid orderings: bn_after_add, bn_relu_conv, conv_bn_relu"),
+    ("ordering", "bn_conv_relu", "valid orderings: conv_bn_relu, bn_after_add, relu_before_add"),
     ("arch", "resnet19", "valid archs:"),
     ("init", "he", "valid inits: msra, xavier"),
     ("lr", 0, "lr must be > 0"),
@@ -53,3 +53,16 @@ def test_run_id_is_a_function_of_the_config():
 def test_bad_config_values_say_what_is_valid(field, value, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(**{field: value})
+
+
+def test_a_baseline_outside_the_grid_is_refused():
+    from gluon_resnet.runs.experiment import Experiment, Profile
+
+    profiles = {p: Profile(note=p) for p in ("full", "quick", "smoke")}
+    grid = {"ordering": ("conv_bn_relu", "bn_relu_conv")}
+    Experiment("ok", "", RunConfig(), grid, profiles, baseline="bn_relu_conv")
+    with pytest.raises(ValueError, match="baseline 'conv_bn_rleu' is not among the orderings"):
+        Experiment("typo", "", RunConfig(), grid, profiles, baseline="conv_bn_rleu")
+    narrowed = {**profiles, "smoke": Profile(note="", grid={"ordering": ("bn_relu_conv",)})}
+    with pytest.raises(ValueError, match="profile smoke"):
+        Experiment("narrowed", "", RunConfig(), grid, narrowed)

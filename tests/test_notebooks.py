@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from scipy import stats as sps
 
 import gluon_resnet as gr
-from gluon_resnet import dataflow, propagation
+from gluon_resnet.tools import dataflow, propagation
 from gluon_resnet.data import to_batch
 
 ROOT = Path(__file__).resolve().parents[1]

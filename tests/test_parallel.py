@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from gluon_resnet.executors.faults import FAULT_ENV
-from gluon_resnet.executors.local import local_slots, threads_per_worker
+from gluon_resnet.runs.executors.faults import FAULT_ENV
+from gluon_resnet.runs.executors.local import local_slots, threads_per_worker
 from gluon_resnet.runtime import usable_cores
 from gluon_resnet.store import RunStore
 
+from conftest import comparable
+
 ROOT = Path(__file__).resolve().parents[1]
 ORDERINGS = ("conv_bn_relu", "bn_after_add", "relu_before_add", "bn_relu_conv")  # 4 smoke runs
-TIMING_KEYS = ("environment", "started", "finished", "wall_seconds")
-
-
 def run_cli(results: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--orderings",
            ",".join(ORDERINGS), "--results-dir", str(results), *args]
@@ -28,14 +27,6 @@ def run_cli(results: Path, *args: str, **env: str) -> subprocess.CompletedProces
                           timeout=600)
     assert proc.returncode == 0, f"{cmd}:\n{proc.stdout}\n{proc.stderr}"
     return proc
-
-
-def comparable(record: dict) -> dict:
-    """A record without what legitimately differs between two executions: timings, machine."""
-    out = {k: v for k, v in record.items() if k not in TIMING_KEYS}
-    out["epochs"] = [{k: v for k, v in ep.items() if k not in ("seconds", "images_per_sec")}
-                     for ep in record["epochs"]]
-    return out
 
 
 def records(results: Path) -> dict[str, dict]:

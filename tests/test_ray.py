@@ -16,26 +16,17 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 from experiments import EXPERIMENTS  # noqa: E402
-from gluon_resnet.executors.faults import FAULT_ENV  # noqa: E402
-from gluon_resnet.executors.ray_task import check_uri, local_root  # noqa: E402
-from gluon_resnet.experiment import expand  # noqa: E402
-from gluon_resnet.runner import run_all  # noqa: E402
+from gluon_resnet.runs.executors.faults import FAULT_ENV  # noqa: E402
+from gluon_resnet.runs.executors.ray_task import check_uri, local_root  # noqa: E402
+from gluon_resnet.runs.experiment import expand  # noqa: E402
+from gluon_resnet.runs.runner import run_grid  # noqa: E402
 from gluon_resnet.store import RunStore  # noqa: E402
+
+from conftest import comparable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXP = EXPERIMENTS["orderings"]
 RUNS = expand(EXP, "smoke")  # five orderings, tiny net, 200 images, 2 epochs
-TIMING_KEYS = ("environment", "started", "finished", "wall_seconds")
-
-
-def comparable(record: dict) -> dict:
-    """A record without what legitimately differs between two executions: timings, machine."""
-    out = {k: v for k, v in record.items() if k not in TIMING_KEYS}
-    out["epochs"] = [{k: v for k, v in ep.items() if k not in ("seconds", "images_per_sec")}
-                     for ep in record["epochs"]]
-    return out
-
-
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory) -> dict[str, dict]:
     """The grid trained by the default executor, in its own process with one thread (as
@@ -56,7 +47,7 @@ def ray_executor():
     """One local Ray instance for the module, started by the executor as `run_all.py
     --executor ray` would (2 CPUs, no dashboard, node address 127.0.0.1)."""
     pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
-    from gluon_resnet.executors.ray_executor import RayExecutor, RayOptions
+    from gluon_resnet.runs.executors.ray_executor import RayExecutor, RayOptions
 
     executor = RayExecutor(RayOptions(local_init={"num_cpus": 2})).connect()
     assert executor.started
@@ -70,7 +61,7 @@ def executor_with(base, **options):
     """Another executor on the same running Ray instance, with other task options."""
     from dataclasses import replace
 
-    from gluon_resnet.executors.ray_executor import RayExecutor
+    from gluon_resnet.runs.executors.ray_executor import RayExecutor
 
     return RayExecutor(replace(base.options, **options))
 
@@ -78,7 +69,7 @@ def executor_with(base, **options):
 def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_path):
     store = RunStore(tmp_path / "results" / "orderings" / "smoke")
     ex = executor_with(ray_executor, checkpoint_uri=f"file://{tmp_path / 'worker'}")
-    counts = run_all(EXP, "smoke", RUNS, store, results_dir=tmp_path / "results", executor=ex)
+    counts = run_grid(RUNS, store, ex, results_dir=tmp_path / "results")
     assert counts == {"trained": len(RUNS), "skipped": 0, "locked": 0, "lost": 0}
     records = store.records()
     assert {r["run_id"]: comparable(r) for r in records} == sequential
@@ -90,7 +81,7 @@ def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_pat
     worker = RunStore(local_root(f"file://{tmp_path / 'worker'}", "orderings", "smoke"))
     assert len(worker.records()) == len(RUNS)
     # ... and a second submission finds every run done in the driver's store: no task runs.
-    again = run_all(EXP, "smoke", RUNS, store, results_dir=tmp_path / "results", executor=ex)
+    again = run_grid(RUNS, store, ex, results_dir=tmp_path / "results")
     assert again["skipped"] == len(RUNS) and again["trained"] == 0
 
 
@@ -103,8 +94,7 @@ def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path
     runs = RUNS[:4]
     held = RUNS[4]  # another runner trains this one: the driver must leave it alone
     with store.lock(held.run_id):
-        counts = run_all(EXP, "smoke", [*runs, held], store, results_dir=tmp_path / "results",
-                         executor=ex)
+        counts = run_grid([*runs, held], store, ex, results_dir=tmp_path / "results")
     assert counts == {"trained": 4, "skipped": 0, "locked": 1, "lost": 0}
     assert store.load(held.run_id) is None
     killed = marker.read_text()  # the run whose worker SIGKILLed itself after epoch 1

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gluon_resnet.report import write_index, write_report
+from gluon_resnet.reporting.report import write_index, write_report
 
 PARTS = ("stem", "stage1", "stage2", "head")
 EPOCHS = 4

@@ -25,20 +25,12 @@ from gluon_resnet.nets import named_parts, resnet
 from gluon_resnet.schedule import lr_schedule
 from gluon_resnet.store import RunStore, read_record
 
+from conftest import comparable
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(width=0.0625, size=32, batch_size=64, epochs=2)
-TIMING = ("started", "finished", "wall_seconds", "environment")
-
-
 def quiet(_line: str) -> None:
     pass
-
-
-def without_timings(record: dict) -> dict:
-    out = {k: v for k, v in record.items() if k not in TIMING}
-    out["epochs"] = [{k: v for k, v in e.items() if k not in ("seconds", "images_per_sec")}
-                     for e in record["epochs"]]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +41,9 @@ def tiny_cfg() -> RunConfig:
 @pytest.fixture(scope="module")
 def finished(tiny_cfg, small_data, tmp_path_factory):
     """One completed tiny run: (store, record, log lines)."""
-    store = RunStore(tmp_path_factory.mktemp("store"))
+    store = RunStore(tmp_path_factory.mktemp("store") / "t" / "p")  # <experiment>/<profile>
     lines: list[str] = []
-    record = engine.train_run(tiny_cfg, store, small_data, experiment="t", profile="p",
+    record = engine.train_run(tiny_cfg, store, small_data,
                               progress=False, log=lines.append)
     return store, record, lines
 
@@ -175,9 +167,8 @@ def test_head_statistics_are_the_whole_nets_output(small_data):
 
 
 def test_same_config_and_seed_give_the_same_record(finished, tiny_cfg, small_data, tmp_path):
-    again = engine.train_run(tiny_cfg, RunStore(tmp_path), small_data, experiment="t",
-                             profile="p", progress=False, log=quiet)
-    assert without_timings(again) == without_timings(finished[1])
+    again = engine.train_run(tiny_cfg, RunStore(tmp_path), small_data, progress=False, log=quiet)
+    assert comparable(again) == comparable(finished[1])
 
 
 def test_another_seed_gives_another_record(finished, tiny_cfg, small_data, tmp_path):
@@ -241,7 +232,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(fashion_mnist, t
     # OMP_NUM_THREADS), and records do not depend on the process.
     reference = engine.train_run(cfg, RunStore(tmp_path / "reference"),
                                  fashion_mnist.subset(*RUNNER_SUBSET), progress=False, log=quiet)
-    assert without_timings(final) == without_timings(reference)
+    assert comparable(final) == comparable(reference)
 
 
 def test_checkpoint_may_be_one_epoch_ahead_of_the_record():
@@ -293,16 +284,16 @@ def test_keyboard_interrupt_is_recorded_raised_and_resumed(finished, tiny_cfg, s
     store = RunStore(tmp_path)
     monkeypatch.setattr(engine, "run_epoch", interrupted_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        engine.train_run(tiny_cfg, store, small_data, experiment="t", profile="p",
+        engine.train_run(tiny_cfg, store, small_data,
                          progress=False, log=quiet)
     stopped = store.load(tiny_cfg.run_id)
     assert stopped["status"] == "failed" and len(stopped["epochs"]) == 1
     monkeypatch.undo()
     lines: list[str] = []
-    resumed = engine.train_run(tiny_cfg, store, small_data, experiment="t", profile="p",
+    resumed = engine.train_run(tiny_cfg, store, small_data,
                                progress=False, log=lines.append)
     assert "resuming after epoch 1" in lines[0] and resumed["started"] == stopped["started"]
-    assert without_timings(resumed) == without_timings(finished[1])
+    assert comparable(resumed) == comparable(finished[1])
 
 
 def test_mixed_precision_needs_a_gpu(small_data, tmp_path):
@@ -343,8 +334,8 @@ def test_flop_count_matches_the_d2l_networks_layers():
     off the d2l book's own network."""
     from mxnet.gluon import nn
 
-    from gluon_resnet.bench import d2l_resnet18
-    from gluon_resnet.estimate import forward_flops
+    from gluon_resnet.tools.bench import d2l_resnet18
+    from gluon_resnet.runs.estimate import forward_flops
 
     net = d2l_resnet18()
     net.initialize()

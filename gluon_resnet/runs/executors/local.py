@@ -18,9 +18,9 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Iterator, Optional
 
-from ..runner import Job, Outcome, Tally, run_job
-from ..runtime import usable_cores
-from ..store import RunStore
+from ...runtime import usable_cores
+from ...store import RunStore
+from ..jobs import Job, Outcome, Tally
 from .faults import store_for
 
 POLL_SECONDS = 0.5
@@ -81,19 +81,18 @@ def worker_main(slot: Slot, store_root: str, data_dir: Optional[str], inbox, res
     try:
         import mxnet as mx
 
-        from ..data import load_fashion_mnist
-        from ..train import contexts, train_run
+        from ...devices import contexts
+        from .worker import load_data, train_job
 
         store = store_for(store_root)
-        data = load_fashion_mnist(data_dir)
+        data = load_data(data_dir)
         ctx = contexts(list(slot.gpus)) if slot.gpus else [mx.cpu()]
     except Exception as e:  # noqa: BLE001 - reported by the parent, which stops
         results.put((slot.name, None, None, f"{type(e).__name__}: {e}"))
         return
     while (job := inbox.get()) is not None:
-        outcome = run_job(job, store, log, lambda: train_run(
-            job.cfg, store, data, experiment=job.experiment, profile=job.profile, ctx=ctx,
-            progress=False, log=log))  # several bars on one terminal would garble it
+        # progress=False: several bars on one terminal would garble it
+        outcome, _ = train_job(job, store, data, ctx, log=log, progress=False)
         results.put((slot.name, job.index, outcome, None))
 
 
@@ -113,13 +112,20 @@ class LocalPool:
         self.slots, self.retries = slots, retries
         self.threads = threads or threads_per_worker(len(slots))
 
+    @property
+    def workers(self) -> int:
+        return len(self.slots)
+
+    def gpu_count(self) -> int:
+        return len({g for s in self.slots for g in (s.gpus or ())})
+
     def describe(self, slots: list[Slot]) -> str:
         where = ", ".join(f"{s.name} on " + (f"gpu{s.gpus[0]}" if s.gpus else "cpu")
                           for s in slots)
         return f"{len(slots)} worker processes ({where}), {self.threads} threads each"
 
     def run(self, jobs: list[Job], store: RunStore, data_dir: Optional[str], tally: Tally) -> None:
-        from ..data import find_data_dir
+        from ...idx import find_data_dir
 
         find_data_dir(data_dir)  # a missing data set fails here, as in the sequential runner
         mpc = mp.get_context("spawn")

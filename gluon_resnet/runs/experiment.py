@@ -10,10 +10,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from .config import RunConfig
+from ..config import RunConfig
+from ..orderings import DEFAULT_BASELINE
 
 PROFILES = ("full", "quick", "smoke")
 GRID_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+# What every smoke profile shares: 20 training and 10 test images per class, batches of 50
+# (seconds per run, for tests and CI); each experiment adds its width, size and epochs.
+SMOKE_DATA = {"train_per_class": 20, "test_per_class": 10, "batch_size": 50}
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class Experiment:
     base: RunConfig
     grid: Mapping[str, tuple]  # RunConfig field -> values; "seed" is the outermost loop
     profiles: Mapping[str, Profile]
-    baseline: str = "conv_bn_relu"
+    baseline: str = DEFAULT_BASELINE
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.grid) - set(GRID_FIELDS))
@@ -41,6 +45,17 @@ class Experiment:
         missing = sorted(set(PROFILES) - set(self.profiles))
         if missing:
             raise ValueError(f"{self.name}: profiles {missing} are not defined")
+        for profile in PROFILES:
+            orderings = profile_grid(self, profile).get("ordering", (self.base.ordering,))
+            if self.baseline not in orderings:
+                raise ValueError(f"{self.name}: baseline {self.baseline!r} is not among the "
+                                 f"orderings of profile {profile}: {', '.join(orderings)}")
+
+    def info(self, profile: str, command: str, device_note: str) -> dict:
+        """What a report needs to know about the experiment (the store's experiment.json)."""
+        return {"name": self.name, "description": self.description, "profile": profile,
+                "profile_note": self.profiles[profile].note, "baseline": self.baseline,
+                "command": command, "device_note": device_note}
 
 
 def profile_grid(exp: Experiment, profile: str) -> dict[str, tuple]:

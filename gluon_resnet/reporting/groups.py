@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import stats
-from .orderings import ORDERINGS
+from ..orderings import ORDERINGS
 
 PAPER_ORDER = list(ORDERINGS)  # (a) to (e): the order of He et al.'s Fig. 4
 REACH = 0.90  # "epochs to reach 90 % test accuracy"

@@ -9,20 +9,22 @@ last checkpoint there. This module does not import Ray: it is plain training cod
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote, urlparse
 
-from ..config import RunConfig
-from ..store import CorruptRecord, RunStore
+from ... import checkpoint, records
+from ...config import RunConfig
+from ...devices import contexts
+from ...store import RunStore
+from ..jobs import Job
 from .faults import store_for
 
 CACHE_SUBDIR = Path("gluon-resnet-orderings") / "ray-checkpoints"
-_DATA: dict = {}  # data_dir -> FashionMNIST: Ray reuses worker processes across tasks
 
 
 def check_uri(uri: Optional[str]) -> Optional[str]:
@@ -47,84 +49,46 @@ def local_root(uri: Optional[str], experiment: str, profile: str) -> Path:
     return base / experiment / profile
 
 
-def train_task(config: dict, experiment: str, profile: str, *, checkpoint_uri: Optional[str],
+def train_task(job: Job, experiment: str, profile: str, *, checkpoint_uri: Optional[str],
                data_dir: Optional[str], use_gpu: bool, fresh_token: Optional[str] = None
                ) -> dict:
     """Train (or resume, or return the finished) run in the worker-side store; its record."""
-    from ..train import train_run
+    from .worker import load_data, train_job
 
-    cfg = RunConfig.from_dict(config)
     store = store_for(local_root(checkpoint_uri, experiment, profile))
+    if fresh_token:  # once per submission: Ray's retry of this task resumes instead
+        store.forget_once(job.cfg.run_id, fresh_token)
+    attempt: list[int] = []
 
     def log(line: str) -> None:
         print(line, flush=True)
 
-    with store.lock(cfg.run_id):
-        if fresh_token:
-            _fresh_once(store, cfg.run_id, fresh_token)
-        _set_aside_corrupt(store, cfg.run_id, log)
-        attempt = _note_attempt(store, cfg)
-        record = train_run(cfg, store, _data(data_dir), experiment=experiment, profile=profile,
-                           ctx=_contexts(use_gpu, log), progress=False, log=log)
+    outcome, record = train_job(
+        replace(job, fresh=False), store, load_data(data_dir), _contexts(use_gpu, log), log=log,
+        before=lambda: attempt.append(_note_attempt(store, job.cfg)))
+    if record is None:  # the worker-side lock is held: another task of this run is alive
+        raise RuntimeError(f"{job.cfg.run_id}: {outcome.error}")
     record["environment"] = {**record["environment"], "executor": "ray",
-                             "host": socket.gethostname(), "attempt": attempt,
+                             "host": socket.gethostname(), "attempt": attempt[0] if attempt else 0,
                              "worker_store": str(store.root)}
     return record
 
 
-def _fresh_once(store: RunStore, run_id: str, token: str) -> None:
-    """--fresh clears the worker-side run once per submission, not again on Ray's retry."""
-    from ..runner import forget
-
-    mark = store.root / "fresh" / run_id
-    if mark.is_file() and mark.read_text() == token:
-        return
-    forget(store, run_id)
-    mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.write_text(token)
-
-
-def _set_aside_corrupt(store: RunStore, run_id: str, log) -> None:
-    from ..runner import quarantine
-
-    try:
-        store.load(run_id)
-    except CorruptRecord:
-        quarantine(store, run_id, log)
-
-
 def _note_attempt(store: RunStore, cfg: RunConfig) -> int:
-    """Append this attempt (pid, host, epoch it resumes after) to attempts/<run_id>.jsonl;
-    its number, 1-based."""
-    from .. import checkpoint
-
+    """Append this attempt (pid, host, epoch it resumes after) to the store's attempts; its
+    number, 1-based."""
     existing = store.load(cfg.run_id)
     meta = checkpoint.load_meta(store.checkpoint_dir(cfg.run_id))
-    resumable = existing is not None and existing["status"] not in ("completed", "diverged")
-    usable = resumable and checkpoint.usable(meta, {"config": cfg.to_dict()}, existing)
-    path = store.root / "attempts" / f"{cfg.run_id}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    attempt = (len(path.read_text().splitlines()) if path.exists() else 0) + 1
-    line = {"attempt": attempt, "pid": os.getpid(), "host": socket.gethostname(),
-            "time": time.time(), "resume_after_epoch": meta["epoch"] if usable else 0}
-    with open(path, "a") as f:
-        f.write(json.dumps(line) + "\n")
-    return attempt
-
-
-def _data(data_dir: Optional[str]):
-    from ..data import load_fashion_mnist
-
-    if data_dir not in _DATA:
-        _DATA[data_dir] = load_fashion_mnist(data_dir)  # finds the data on this node
-    return _DATA[data_dir]
+    usable = existing is not None and not records.is_done(existing) \
+        and checkpoint.usable(meta, {"config": cfg.to_dict()}, existing)
+    return store.note_attempt(cfg.run_id, {
+        "pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
+        "resume_after_epoch": meta["epoch"] if usable else 0})
 
 
 def _contexts(use_gpu: bool, log) -> list:
     """The GPU Ray assigned (CUDA_VISIBLE_DEVICES makes it gpu(0)), or the CPU."""
     import mxnet as mx
-
-    from ..train import contexts
 
     if not use_gpu:
         return [mx.cpu()]

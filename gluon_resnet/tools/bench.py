@@ -1,6 +1,6 @@
 """Training throughput: d2l's reference pipeline against this engine, in one command.
 
-    python -m gluon_resnet.bench [--batches N] [--warmup W] [--size 96] [--batch-size 256] [--json]
+    python -m gluon_resnet.tools.bench [--batches N] [--warmup W] [--size 96] [--batch-size 256] [--json]
 
 Measures training images/s of d2l ResNet-18 (a) in d2l's pipeline (`d2l.Residual` net,
 `gluon.data.DataLoader` with `Resize` + `ToTensor` and d2l's worker count, the unhybridized
@@ -113,8 +113,8 @@ def engine_images_per_sec(data, args) -> tuple[float, float]:
     """(end to end, fixed in-memory batch) training images/s of train.py's step."""
     import mxnet as mx
 
-    from .config import RunConfig
-    from .train import build, train_batches, train_epoch
+    from ..config import RunConfig
+    from ..train import build, train_batches, train_epoch
 
     cfg = RunConfig(batch_size=args.batch_size, size=args.size)
     s = build(cfg, data, [mx.cpu()])
@@ -150,9 +150,9 @@ def matmul_gflops(n: int = 4096, repeats: int = 3) -> dict[str, float]:
 
 
 def measure(args) -> dict:
-    from . import runtime
-    from .data import load_fashion_mnist
-    from .estimate import forward_flops
+    from .. import runtime
+    from ..data import load_fashion_mnist
+    from ..runs.estimate import forward_flops
 
     data = load_fashion_mnist(args.data_dir)
     images, labels = data.train_images, data.train_labels

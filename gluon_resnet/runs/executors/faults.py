@@ -11,7 +11,7 @@ import os
 import signal
 from pathlib import Path
 
-from ..store import RunStore
+from ...store import RunStore
 
 FAULT_ENV = "GLUON_RESNET_FAULT_KILL_AFTER_EPOCH"
 

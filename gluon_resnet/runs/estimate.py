@@ -3,16 +3,18 @@ any, else from the network's FLOPs and the benchmark's achieved FLOP/s."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from .config import RunConfig
+from ..config import RunConfig
+from ..store import RunStore
 
 TRAIN_PER_CLASS, TEST_PER_CLASS, CLASSES = 6000, 1000, 10
 # Training FLOP/s our engine reached on d2l ResNet-18 at 96 px on the 2-core development
-# CPU (`python -m gluon_resnet.bench`); used only when results/bench.json is absent.
+# CPU (`python -m gluon_resnet.tools.bench`); used only when results/bench.json is absent.
 DEFAULT_ENGINE_GFLOPS = 40.0
 
 
@@ -23,7 +25,7 @@ def forward_flops(arch: str, ordering: str, width: float, size: int,
     import mxnet as mx
     from mxnet.gluon import nn
 
-    from .nets import resnet
+    from ..nets import resnet
 
     net = resnet(arch, ordering, width=width, final_bn_relu=final_bn_relu)
     net.initialize(mx.init.Xavier())
@@ -31,10 +33,10 @@ def forward_flops(arch: str, ordering: str, width: float, size: int,
 
     def conv_hook(block, _inputs, output):
         o, i, *kernel = block.weight.shape
-        total[0] += 2.0 * o * i * _prod(kernel) * _prod(output.shape[2:])
+        total[0] += 2.0 * o * i * math.prod(kernel) * math.prod(output.shape[2:])
 
     def dense_hook(block, _inputs, _output):
-        total[0] += 2.0 * _prod(block.weight.shape)
+        total[0] += 2.0 * math.prod(block.weight.shape)
 
     def attach(block):
         if isinstance(block, nn.Conv2D):
@@ -47,13 +49,6 @@ def forward_flops(arch: str, ordering: str, width: float, size: int,
     return total[0]
 
 
-def _prod(xs) -> float:
-    out = 1.0
-    for x in xs:
-        out *= x
-    return out
-
-
 def images_per_epoch(cfg: RunConfig) -> tuple[int, int]:
     train = CLASSES * min(cfg.train_per_class or TRAIN_PER_CLASS, TRAIN_PER_CLASS)
     test = CLASSES * min(cfg.test_per_class or TEST_PER_CLASS, TEST_PER_CLASS)
@@ -63,14 +58,14 @@ def images_per_epoch(cfg: RunConfig) -> tuple[int, int]:
 def measured_rates(results_dir: Path) -> dict[tuple, float]:
     """Median training images/s per (arch, width, size, batch_size, device) over runs on disk."""
     seen: dict[tuple, list[float]] = {}
-    for path in Path(results_dir).glob("*/*/runs/*.json"):
-        try:
-            rec = json.loads(path.read_text())
-            c, dev = rec["config"], rec.get("environment", {}).get("device", "?")
-            key = (c["arch"], c["width"], c["size"], c["batch_size"], dev)
-            seen.setdefault(key, []).extend(e["images_per_sec"] for e in rec["epochs"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+    for runs in Path(results_dir).glob("*/*/runs"):
+        for rec in RunStore(runs.parent).records():
+            c, dev = rec["config"], (rec.get("environment") or {}).get("device", "?")
+            try:
+                key = (c["arch"], c["width"], c["size"], c["batch_size"], dev)
+                seen.setdefault(key, []).extend(e["images_per_sec"] for e in rec["epochs"])
+            except (KeyError, TypeError):
+                continue
     return {k: statistics.median(v) for k, v in seen.items() if v}
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..runner import Job, Outcome, Tally, prepare
-from ..store import RunLocked, RunStore
+from ...store import RunLocked, RunStore
+from ..jobs import Job, Outcome, Tally, prepare
 from .ray_task import check_uri, train_task
 
 INSTALL_HINT = "pip install -r requirements-ray.txt"
@@ -61,6 +61,7 @@ class RayExecutor:
             local_instance_env()
         self.options, self.ray = options, import_ray()
         self.started = False  # True when we started a local instance (and stop it)
+        self.workers = 1  # runs at once: the cluster decides (shown by describe())
 
     def connect(self) -> "RayExecutor":
         """Join the cluster (or start a local instance); a Ray already initialised in this
@@ -71,7 +72,7 @@ class RayExecutor:
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # each run's epoch lines are news
         kwargs: dict = {"log_to_driver": True}
         if o.ship_code:  # job-level: Ray uploads local folders only for the whole job
-            kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])]}
+            kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[2])]}
         if self.local:
             kwargs.update(include_dashboard=False, _node_ip_address="127.0.0.1", **o.local_init)
         ray.init(address=o.address, **kwargs)
@@ -85,6 +86,9 @@ class RayExecutor:
 
     def cluster_gpus(self) -> float:
         return float(self.ray.cluster_resources().get("GPU", 0))
+
+    def gpu_count(self) -> int:
+        return int(self.cluster_gpus())
 
     def gpus_per_run(self) -> float:
         n = self.options.num_gpus
@@ -135,7 +139,7 @@ class RayExecutor:
             lock.close()
             tally.add(job, Outcome("skipped"))
             return
-        ref = task.remote(job.cfg.to_dict(), job.experiment, job.profile,
+        ref = task.remote(job, store.experiment, store.profile,
                           checkpoint_uri=self.options.checkpoint_uri, data_dir=data_dir,
                           use_gpu=self.gpus_per_run() > 0,
                           fresh_token=token if job.fresh else None)
@@ -151,7 +155,7 @@ class RayExecutor:
         if env.get("git_commit") is None:  # shipped code is not a git checkout: it is ours
             env["git_commit"] = _driver_commit()
         store.write(record)
-        return Outcome("trained", record["status"], record.get("error"))
+        return Outcome.of(record)
 
     def _abandon(self, inflight: dict) -> None:
         """Interrupted: cancel what still runs and release the locks."""
@@ -179,6 +183,6 @@ def _last_lines(text: str, n: int = 6) -> str:
 def _driver_commit() -> Optional[str]:
     import mxnet as mx
 
-    from ..diagnostics import environment
+    from ...diagnostics import environment
 
     return environment([mx.cpu()])["git_commit"]

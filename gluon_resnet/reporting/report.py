@@ -1,18 +1,17 @@
 """Run records on disk -> report.md + PNG figures; reads nothing but the store's files."""
 from __future__ import annotations
 
-import json
 import shlex
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..orderings import DEFAULT_BASELINE
+from ..store import RunStore
 from . import plots, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, shared_config, varying_fields)
-from .store import RunStore
-
-DEFAULT_BASELINE = "conv_bn_relu"
 # He et al. 2016, Table 2 (+ ResNet-1001): CIFAR-10 test error %, median of 5 runs.
 PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
                ("(b)", "bn_after_add", "8.17", "6.50", ""),
@@ -230,27 +229,12 @@ def section_paper() -> list[str]:
                                       "ResNet-1001"], rows) + [""]
 
 
-def read_experiment(root: Path) -> tuple[dict, list[str]]:
-    """root/experiment.json as a dict ({} when absent) and any problem reading it."""
-    path = Path(root) / "experiment.json"
-    if not path.exists():
-        return {}, []
-    try:
-        exp = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        return {}, [f"{path}: not readable JSON ({e})"]
-    return (exp, []) if isinstance(exp, dict) else ({}, [f"{path}: not a JSON object"])
-
-
 def write_report(root: Path) -> Path:
     """Write root/report.md and its figures from root/runs/*.json and root/experiment.json."""
     root = Path(root)
     store = RunStore(root)
     records, problems = store.records(), store.problems()
-    problems += [f"{store.record_path(r['run_id'])}: config is not an object"
-                 for r in records if not isinstance(r["config"], dict)]
-    records = [r for r in records if isinstance(r["config"], dict)]
-    exp, exp_problems = read_experiment(root)
+    exp, exp_problems = store.read_experiment()
     groups = group_runs(records)
     fields = varying_fields(records)
     first = records[0] if records else {}
@@ -280,8 +264,9 @@ def write_index(results_dir: Path) -> Path:
     rows = []
     for report in sorted(results_dir.glob("*/*/report.md")):
         root = report.parent
-        records = RunStore(root).records()
-        exp, _ = read_experiment(root)
+        store = RunStore(root)
+        records = store.records()
+        exp, _ = store.read_experiment()
         done = sum(r["status"] == "completed" for r in records)
         rows.append([f"[{root.parent.name}]({root.parent.name}/{root.name}/report.md)",
                      root.name, exp.get("description", ""),
@@ -294,3 +279,13 @@ def write_index(results_dir: Path) -> Path:
     path = results_dir / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], None]) -> None:
+    """Rebuild the report and the index; a report bug never stops the training suite."""
+    try:
+        path = write_report(store.root)
+        write_index(results_dir)
+        log(f"report: {path}")
+    except Exception:  # noqa: BLE001 - the runs on disk matter more than the report
+        log("report failed (runs are safe on disk):\n" + traceback.format_exc())

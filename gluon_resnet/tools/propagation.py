@@ -15,11 +15,11 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from .config import RunConfig
-from .data import FashionMNIST, to_batch
-from .diagnostics import finite
-from .nets import named_parts
-from .train import Session, build, train_batches, train_epoch
+from ..config import RunConfig
+from ..data import FashionMNIST, to_batch
+from ..diagnostics import finite
+from ..nets import named_parts
+from ..train import Session, build, train_batches, train_epoch
 
 __all__ = ["units", "measure", "train_steps", "signal_rows"]
 

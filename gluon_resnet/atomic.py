@@ -1,0 +1,50 @@
+"""Writing a file so that a reader, or a crash at any moment, sees the old file or the new
+one, never half of one. The one writer that run records, checkpoints and the data
+verification cache all use."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def write_atomic(path: Path | str, save: Callable[[str], None]) -> None:
+    """Let `save` write a temporary file beside `path`, flush it to disk, then rename it over
+    `path` (a rename within one folder is atomic on POSIX file systems)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide files from other users
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path | str, obj: Any) -> None:
+    """`obj` as indented JSON, atomically (see write_atomic)."""
+    def save(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=False)
+            f.write("\n")
+    write_atomic(path, save)
+
+
+def is_temporary(path: Path) -> bool:
+    """A write_atomic temporary file (left behind by a killed process)."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

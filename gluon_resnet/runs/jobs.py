@@ -1,0 +1,82 @@
+"""One run of a grid as every executor handles it: a `Job`, what became of it (`Outcome`),
+the decision to train it made under its lock (`prepare`), and the parent's tally."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..config import RunConfig
+from ..store import RunStore
+from .plan import plan
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the grid as an executor sees it."""
+
+    cfg: RunConfig
+    index: int
+    total: int
+    fresh: bool = False
+
+    @property
+    def head(self) -> str:
+        return f"[{self.index}/{self.total}] {self.cfg.run_id}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a job: trained (with the record's status), skipped, locked, or lost
+    (its process or task died and no record came back)."""
+
+    state: str  # "trained" | "skipped" | "locked" | "lost"
+    status: Optional[str] = None
+    error: Optional[str] = None
+
+    @classmethod
+    def of(cls, record: dict) -> "Outcome":
+        return cls("trained", record["status"], record.get("error"))
+
+
+def make_jobs(runs: list[RunConfig], fresh: bool) -> list[Job]:
+    return [Job(cfg, i, len(runs), fresh) for i, cfg in enumerate(runs, 1)]
+
+
+def prepare(job: Job, store: RunStore, log: Callable[[str], None], verb: str = "training",
+            resume_note: bool = True) -> bool:
+    """Under the run's lock: decide from the record on disk now whether to train (True), and
+    clear what --fresh or a corrupted file asks to clear."""
+    (item,) = plan(store, [job.cfg])
+    if job.fresh:
+        store.forget(job.cfg.run_id)
+    elif item.state == "done":
+        log(f"{job.head}: already {item.state} ({item.epochs_done} epochs), skipped")
+        return False
+    elif item.state == "corrupt":
+        store.quarantine(job.cfg.run_id, log)
+    resuming = resume_note and item.state == "resume" and not job.fresh
+    log(f"{job.head}: {verb}" + (f" (resuming after epoch {item.epochs_done})" if resuming else ""))
+    return True
+
+
+class Tally:
+    """The parent's side of every executor: counts, one line per finished job, and the
+    report rebuilt after each run that trained."""
+
+    def __init__(self, store: RunStore, results_dir: Path, log: Callable[[str], None]):
+        self.store, self.results_dir, self.log = store, results_dir, log
+        self.counts = {"trained": 0, "skipped": 0, "locked": 0, "lost": 0}
+
+    def add(self, job: Job, outcome: Outcome) -> None:
+        from ..reporting.report import refresh_reports
+
+        self.counts[outcome.state] += 1
+        if outcome.state == "locked":
+            self.log(f"{job.head}: skipped, {outcome.error}")
+        elif outcome.state == "lost":
+            self.log(f"{job.head}: lost, no record came back ({outcome.error})")
+        elif outcome.state == "trained":
+            error = f" ({outcome.error})" if outcome.error else ""
+            self.log(f"{job.head}: {outcome.status}{error}")
+            refresh_reports(self.store, self.results_dir, self.log)

@@ -1,0 +1,85 @@
+"""The smoke grid of `orderings` trains to the same records and report table as the code it
+was pinned on. A change that alters what a config trains to (initialisation, data order,
+numerics) fails here: such a change must version the run ids (RunConfig.run_id) so that old
+runs are retrained, then re-pin with `python tests/test_golden.py RESULTS_DIR`.
+
+Pinned on commit 4f76c90 (before the package was regrouped) from
+`python run_all.py --profile smoke --orderings conv_bn_relu,bn_relu_conv,relu_before_add`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+GOLDEN = Path(__file__).with_name("golden") / "orderings-smoke.json"
+# The same CPU gives the same numbers bit for bit; another CPU kind may pick other oneDNN
+# kernels, whose rounding moves losses by ~1e-6 and can flip one of 100 test images.
+REL, ACC_ABS = 1e-3, 0.011
+TIMING_COLUMNS = ("s / epoch", "images / s")
+
+
+def snapshot(store_root: Path) -> dict:
+    """Records without timings and machine, and the main table without its timing columns."""
+    from conftest import comparable
+    from gluon_resnet.store import RunStore
+
+    store = RunStore(store_root)
+    report = (store.root / "report.md").read_text()
+    table = report.split("## Main table", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    timing = [i for i, name in enumerate(rows[0]) if name in TIMING_COLUMNS]
+    rows = [" | ".join("T" if i in timing else c for i, c in enumerate(r)) for r in rows]
+    return {"records": {r["run_id"]: comparable(r) for r in store.records()},
+            "main_table": rows}
+
+
+def close(a, b, path: str = "") -> list[str]:
+    """Where a and b differ beyond the tolerances (empty when they agree)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a.keys() ^ b.keys())} differ"]
+        return [d for k in a for d in close(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} != {len(b)} items"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in close(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        tol = ACC_ABS if path.endswith("_acc") else REL * max(abs(a), abs(b), 1e-12)
+        return [] if math.isclose(a, b, abs_tol=tol) else [f"{path}: {a} != {b}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+@pytest.fixture(scope="module")
+def smoke_root(tmp_path_factory) -> Path:
+    from test_run_all import SMOKE_ORDERINGS, run_cli
+
+    results = tmp_path_factory.mktemp("results")
+    run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
+    return results / "orderings" / "smoke"
+
+
+def test_smoke_records_and_table_match_the_pinned_ones(smoke_root):
+    got, want = snapshot(smoke_root), json.loads(GOLDEN.read_text())
+    assert sorted(got["records"]) == sorted(want["records"]), "run ids changed"
+    assert close(got["records"], want["records"]) == []
+    assert len(got["main_table"]) == len(want["main_table"])
+    for g, w in zip(got["main_table"], want["main_table"]):
+        cells = lambda row: row.split(" | ")  # noqa: E731
+        assert close([_num(c) for c in cells(g)], [_num(c) for c in cells(w)]) == []
+
+
+def _num(cell: str):
+    try:
+        return float(cell.split(" ")[0].replace(",", ""))
+    except ValueError:
+        return cell
+
+
+if __name__ == "__main__":  # re-pin from a results folder made by the command above
+    sys.path.insert(0, str(Path(__file__).parent))
+    GOLDEN.write_text(json.dumps(snapshot(Path(sys.argv[1]) / "orderings" / "smoke"), indent=1)
+                      + "\n")
