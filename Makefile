@@ -10,7 +10,7 @@ STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 ARGS     ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-dev data test run bench report clean
+.PHONY: setup setup-dev data test run bench report error-rates clean
 
 setup: $(STAMP) data
 setup-dev: $(VENV)/.installed-dev data
@@ -42,6 +42,12 @@ run: setup
 
 bench: setup
 	$(BIN)/python -m gluon_resnet.tools.bench $(ARGS)
+
+# The verdict procedure's error rates and power, measured by simulating the whole
+# --until-decided loop (the figures quoted in the README).
+error-rates: setup-dev
+	$(BIN)/python -m pytest tests/test_decide.py -q -s -p no:cacheprovider \
+	    -k "false_positives or unequal_spreads or at_the_margin or found_equivalent or found_better"
 
 report: setup
 	$(BIN)/python run_all.py --report-only $(ARGS)

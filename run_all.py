@@ -3,7 +3,8 @@
 
     python run_all.py                          # experiment `orderings`, profile auto
     python run_all.py --profile smoke          # seconds, to check the set-up
-    python run_all.py --list                   # what would run, with estimated times
+    python run_all.py --list                   # what would run, estimated times, seeds needed
+    python run_all.py --until-decided          # add seeds until every comparison has a verdict
     python run_all.py --report-only            # rebuild report.md from the run files
     python run_all.py --gpus 0,1,2,3 --parallel   # independent runs side by side, one per GPU
     python run_all.py --workers 2              # ... or N processes on the CPU
@@ -23,7 +24,8 @@ from gluon_resnet.runs.executors import (KINDS, ExecutorOptions, UsageError,  # 
                                          executor_kind, make_executor)
 from gluon_resnet.runs.executors.ray_executor import RayMissing  # noqa: E402  (Ray: lazily)
 from gluon_resnet.runs.experiment import PROFILES, expand  # noqa: E402
-from gluon_resnet.runs.runner import resolve_profile, run_experiment  # noqa: E402
+from gluon_resnet.runs.runner import (resolve_profile, run_experiment,  # noqa: E402
+                                      run_until_decided)
 from gluon_resnet.store import RunStore  # noqa: E402
 
 RAY_FLAGS = ("address", "checkpoint_uri", "num_cpus", "num_gpus", "max_retries")
@@ -65,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true", help="rebuild the reports from disk, train nothing")
     p.add_argument("--list", action="store_true", help="show the runs and their estimated time, train nothing")
     p.add_argument("--fresh", action="store_true", help="delete these runs' records and checkpoints first")
+    p.add_argument("--until-decided", action="store_true",
+                   help="train one seed of every group per round (0, 1, ...) until every "
+                        "comparison with the baseline has a verdict, or --max-seeds")
+    p.add_argument("--max-seeds", type=int, help="cap of --until-decided (default: the "
+                   "experiment's declared cap, 10)")
     g = p.add_argument_group("running runs side by side (default: one after another, in this process)")
     g.add_argument("--executor", choices=KINDS, help="sequential (default), local (worker "
                    "processes on this machine: --parallel/--workers), or ray (tasks on a Ray cluster)")
@@ -95,6 +102,8 @@ def command_line(args: argparse.Namespace, experiment: str, profile: str) -> str
         parts += ["--seeds", ",".join(map(str, args.seeds))]
     if args.epochs:
         parts += ["--epochs", str(args.epochs)]
+    if args.until_decided:
+        parts += ["--until-decided"] + (["--max-seeds", str(args.max_seeds)] if args.max_seeds else [])
     return shlex.join(parts)
 
 
@@ -106,6 +115,13 @@ def validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Execu
                      f"{', '.join((*EXPERIMENTS, 'all'))}")
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be >= 1")
+    if args.max_seeds is not None and not args.until_decided:
+        parser.error("--max-seeds caps --until-decided; add --until-decided")
+    if args.until_decided and (args.seeds or args.report_only or args.list):
+        parser.error("--until-decided chooses the seeds itself (0, 1, ... until decided): "
+                     "not with --seeds, --list or --report-only")
+    if args.max_seeds is not None and args.max_seeds < 1:
+        parser.error("--max-seeds must be >= 1")
     try:
         gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else None
     except ValueError:
@@ -150,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(e))
         print(device_note, flush=True)
         for name, runs in grids.items():
-            run_experiment(EXPERIMENTS[name], profile, runs,
-                           RunStore(args.results_dir / name / profile), executor=executor,
-                           results_dir=args.results_dir,
-                           command=command_line(args, name, profile), device_note=device_note,
-                           data_dir=args.data_dir, fresh=args.fresh, list_only=args.list,
-                           report_only=args.report_only)
+            exp, store = EXPERIMENTS[name], RunStore(args.results_dir / name / profile)
+            common = dict(results_dir=args.results_dir, command=command_line(args, name, profile),
+                          device_note=device_note, data_dir=args.data_dir, fresh=args.fresh)
+            if args.until_decided:
+                cap = args.max_seeds or exp.analysis_for(profile).max_seeds
+                run_until_decided(exp, profile, store, executor, max_seeds=cap, axes=axes,
+                                  overrides=overrides, **common)
+                continue
+            run_experiment(exp, profile, runs, store, executor=executor, list_only=args.list,
+                           report_only=args.report_only, **common)
     except DatasetError as e:  # missing or broken Fashion-MNIST: the message says how to fix it
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -56,13 +56,27 @@ def test_bad_config_values_say_what_is_valid(field, value, message):
 
 
 def test_a_baseline_outside_the_grid_is_refused():
+    from gluon_resnet.reporting.decide import Analysis
     from gluon_resnet.runs.experiment import Experiment, Profile
 
     profiles = {p: Profile(note=p) for p in ("full", "quick", "smoke")}
     grid = {"ordering": ("conv_bn_relu", "bn_relu_conv")}
-    Experiment("ok", "", RunConfig(), grid, profiles, baseline="bn_relu_conv")
+    Experiment("ok", "", RunConfig(), grid, profiles, Analysis(baseline="bn_relu_conv"))
     with pytest.raises(ValueError, match="baseline 'conv_bn_rleu' is not among the orderings"):
-        Experiment("typo", "", RunConfig(), grid, profiles, baseline="conv_bn_rleu")
+        Experiment("typo", "", RunConfig(), grid, profiles, Analysis(baseline="conv_bn_rleu"))
     narrowed = {**profiles, "smoke": Profile(note="", grid={"ordering": ("bn_relu_conv",)})}
     with pytest.raises(ValueError, match="profile smoke"):
         Experiment("narrowed", "", RunConfig(), grid, narrowed)
+    with pytest.raises(ValueError, match="unknown primary metric 'final_acc'"):
+        Experiment("metric", "", RunConfig(), grid, profiles, Analysis(metric="final_acc"))
+
+
+def test_profiles_may_change_the_declared_analysis():
+    exp = EXPERIMENTS["orderings"]
+    assert exp.analysis_for("quick").metric == "final_test_acc"
+    assert exp.analysis_for("full").metric == "last3_test_acc"  # constant lr: steadier
+    assert exp.analysis_for("quick", max_seeds=4).max_seeds == 4
+    for e in EXPERIMENTS.values():
+        for profile in PROFILES:
+            a = e.analysis_for(profile)
+            assert a.paired and a.alpha == 0.05 and a.margin > 0

@@ -149,20 +149,36 @@ def test_main_table_matches_recomputation(store: Path):
 
 def test_comparison_matches_scipy(store: Path):
     text = write_report(store).read_text()
-    rows = {r["group"]: r for r in table(text, "## Against the baseline ordering")}
-    base = [r["epochs"][-1]["test_acc"] for r in completed(store, "conv_bn_relu")]
-    other = [r["epochs"][-1]["test_acc"] for r in completed(store, "bn_relu_conv")]
-    row = rows["bn_relu_conv"]
-    assert close(row["difference (points)"], 100 * (np.mean(other) - np.mean(base)), 2)
-    p = sps.ttest_ind(other, base, equal_var=False).pvalue
-    assert row["Welch p"] == "< 0.001" if p < 0.001 else abs(float(row["Welch p"]) - p) < 0.01
-    va, vb = np.var(base, ddof=1) / 4, np.var(other, ddof=1) / 3
+    base = {r["config"]["seed"]: r["epochs"][-1]["test_acc"] for r in completed(store, "conv_bn_relu")}
+    other = {r["config"]["seed"]: r["epochs"][-1]["test_acc"]
+             for r in completed(store, "bn_relu_conv")}
+    # the declared, paired analysis: per-seed differences over the seeds both completed
+    verdicts = {r["comparison"]: r for r in table(text, "## Against the baseline: verdicts")}
+    pairs = sorted(base.keys() & other.keys())
+    diffs = [other[s] - base[s] for s in pairs]
+    row = verdicts["bn_relu_conv"]
+    assert row["seeds"] == str(len(pairs)) == "3"
+    assert close(row["difference (points)"], 100 * np.mean(diffs), 2)
+    assert row["verdict"].split(" ")[0] in ("better", "worse", "equivalent", "undecided")
+    assert verdicts["relu_preact"]["verdict"] == \
+        "undecided after 1 seeds: needs at least 3 seeds, has 1"
+    # Welch's unpaired view beside it, on all completed runs
+    beside = {r["comparison"]: r for r in table(text, "## Against the baseline: verdicts", 1)}
+    a, b = list(base.values()), list(other.values())
+    p = sps.ttest_ind(b, a, equal_var=False).pvalue
+    cell = beside["bn_relu_conv"]["Welch p"]
+    assert cell == "< 0.001" if p < 0.001 else abs(float(cell) - p) < 0.01
+    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
     df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 2)
     half = sps.t.ppf(0.975, df) * np.sqrt(va + vb) * 100
-    lo, hi = (float(x) for x in row["95 % CI (points)"].split(" to "))
-    diff = 100 * (np.mean(other) - np.mean(base))
-    assert close(str(lo), diff - half, 2) and close(str(hi), diff + half, 2)
-    assert rows["relu_preact"]["verdict"] == "one seed only: no statistical comparison possible"
+    diff = 100 * (np.mean(b) - np.mean(a))
+    text_diff, ci = beside["bn_relu_conv"]["Welch difference (95 % CI)"].split(" (")
+    lo, hi = (float(x) for x in ci.rstrip(")").split(" to "))
+    assert close(text_diff, diff, 2) and close(str(lo), diff - half, 2)
+    assert close(str(hi), diff + half, 2)
+    # other metrics: differences and intervals only, no verdict column
+    last3 = table(text, "## Other metrics (descriptive, no verdicts)")
+    assert "verdict" not in last3[0] and {r["group"] for r in last3} >= {"bn_relu_conv"}
 
 
 def test_problems_and_in_progress_listed(store: Path):
@@ -196,7 +212,8 @@ def test_groups_by_arch_compare_within_arch(tmp_path: Path):
     assert [(r["ordering"], r["arch"]) for r in main] == [
         ("conv_bn_relu", "cifar20"), ("conv_bn_relu", "d2l18"),
         ("bn_relu_conv", "cifar20"), ("bn_relu_conv", "d2l18")]
-    rows = {r["group"]: r for r in table(text, "## Against the baseline ordering")}
+    rows = {r["comparison"]: r for r in table(text, "## Against the baseline: verdicts")}
+    assert len(rows) == 2  # within each arch, never across
     for arch in ("cifar20", "d2l18"):
         final = {o: [r["epochs"][-1]["test_acc"] for r in runs
                      if r["config"]["ordering"] == o and r["config"]["arch"] == arch]

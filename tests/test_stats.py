@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gluon_resnet.reporting.stats import (format_p, min_detectable_difference, summarize, verdict,
+from gluon_resnet.reporting.stats import (format_p, min_detectable_difference, summarize,
                                 welch)
 
 T975_DF4, T80_DF4 = 2.776445, 0.940965  # printed t tables, df = 4
@@ -85,35 +85,6 @@ def test_degenerate_inputs():
     c = welch([0.9, 0.9], [0.95, 0.95])
     assert math.isnan(c.p) and c.diff == pytest.approx(0.05)
     assert math.isnan(welch([], [0.9, 0.91]).diff)
-
-
-def test_verdict_never_claims_without_significance():
-    a, b = [0.900, 0.905, 0.895, 0.902, 0.898], [0.903, 0.899, 0.906, 0.901, 0.897]
-    p = sps.ttest_ind(b, a, equal_var=False).pvalue
-    assert p >= 0.05
-    text = verdict(a, b, "conv_bn_relu")
-    assert text.startswith("not distinguishable from conv_bn_relu with 5 seeds")
-    assert "higher" not in text and "lower" not in text
-    assert f"{100 * min_detectable_difference(a, b):.2f} points" in text
-
-
-def test_verdict_states_direction_ci_and_p_when_significant():
-    a, b = [0.90, 0.901, 0.899, 0.902], [0.92, 0.921, 0.919, 0.922]
-    text = verdict(a, b, "conv_bn_relu")
-    c = welch(a, b)
-    assert c.p < 0.05
-    assert text.startswith("higher than conv_bn_relu by 2.00 points")
-    assert f"95% CI {100 * c.ci_low:+.2f} to {100 * c.ci_high:+.2f}" in text
-    assert verdict(b, a, "x").startswith("lower than x by 2.00 points")
-
-
-def test_verdict_small_samples_and_no_spread():
-    assert verdict([0.9], [0.91, 0.92], "b") == "one seed only: no statistical comparison possible"
-    assert verdict([0.9, None], [0.91, float("nan"), 0.92], "b") == \
-        "one seed only: no statistical comparison possible"
-    assert "no comparison possible" in verdict([], [0.9, 0.91], "b")
-    same = verdict([0.8, 0.8, 0.8], [0.82, 0.82, 0.82], "b")  # float mean != 0.8 exactly
-    assert "no spread" in same and "+2.00 points" in same and "higher" not in same
 
 
 @pytest.mark.parametrize("p, text", [(0.41, "p = 0.41"), (0.0123, "p = 0.012"),

@@ -357,3 +357,28 @@ def test_flop_count_matches_the_d2l_networks_layers():
 def _leaves(block):
     children = list(block._children.values())
     return [block] if not children else [leaf for c in children for leaf in _leaves(c)]
+
+
+def test_same_seed_pairs_runs_same_initial_weights_across_orderings(small_data):
+    """The paired design's premise: runs with one seed start from the same weights wherever
+    a parameter of the same name has the same shape (BN parameters whose width differs in
+    bn_relu_conv, and the final BN of pre-activation nets, start at constants anyway)."""
+    def weights(**changes):
+        s = engine.build(RunConfig(**TINY, **changes), small_data, [mx.cpu()])
+        return {k[len(s.net.prefix):]: p.data().asnumpy()
+                for k, p in s.net.collect_params().items()}
+
+    base = weights(ordering="conv_bn_relu", seed=3)
+    convs = [k for k in base if k.endswith("weight") and "conv" in k]
+    assert len(convs) > 10
+    for ordering, final in [("bn_after_add", None), ("relu_before_add", None),
+                            ("relu_preact", None), ("bn_relu_conv", None),
+                            ("bn_relu_conv", False), ("conv_bn_relu", True)]:
+        other = weights(ordering=ordering, seed=3, final_bn_relu=final)
+        shared = [k for k in other if k in base and other[k].shape == base[k].shape]
+        assert set(convs) <= set(shared) and base.keys() - set(shared) <= {
+            k for k in base if "bn" in k or "batchnorm" in k}
+        for k in shared:
+            assert np.array_equal(other[k], base[k]), (ordering, final, k)
+    other_seed = weights(ordering="conv_bn_relu", seed=4)
+    assert not np.array_equal(other_seed[convs[0]], base[convs[0]])

@@ -53,9 +53,18 @@ def run_metrics(record: dict) -> dict[str, float]:
             "images_per_sec": stats.summarize(_series(record, "images_per_sec")).mean}
 
 
+METRICS = ("final_test_acc", "last3_test_acc", "best_test_acc", "final_train_loss",
+           "epochs_to_90", "sec_per_epoch", "images_per_sec")  # the keys of run_metrics
+
+
 def metric_values(group: Group, key: str) -> list[float]:
     """One run_metrics value per completed run of the group."""
     return [run_metrics(r)[key] for r in group.done]
+
+
+def seed_values(group: Group, key: str) -> dict[int, float]:
+    """seed -> run_metrics value, completed runs only: what a paired comparison matches on."""
+    return {int(r["config"].get("seed", 0)): run_metrics(r)[key] for r in group.done}
 
 
 def shared_config(record: dict) -> dict:

@@ -171,3 +171,25 @@ def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
           "final test accuracy per group (one dot per seed)", palette=pal)
     made.append(("final test accuracy per group (box; one dot per seed)", "final_test_acc.png"))
     return made
+
+
+def paired_differences(diffs: Mapping[str, Mapping[int, float]], margin: float, ylabel: str,
+                       path: Path, title: str = "") -> Path:
+    """Per comparison, one dot per seed (variant - baseline on the same seed), the mean as a
+    bar, and the margin of practical equivalence as a shaded band around zero."""
+    labels = list(diffs)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 2), 4.2))
+    ax.axhspan(-margin, margin, color="0.85", zorder=0, label=f"±margin ({margin:g})")
+    ax.axhline(0, color="0.4", lw=0.8)
+    for i, label in enumerate(labels):
+        values = np.array([v for v in diffs[label].values() if v is not None and np.isfinite(v)])
+        if values.size == 0:
+            continue
+        jitter = np.linspace(-0.12, 0.12, values.size) if values.size > 1 else np.zeros(1)
+        ax.scatter(i + jitter, values, s=22, color="C0", zorder=3)
+        ax.hlines(values.mean(), i - 0.25, i + 0.25, color="C3", lw=2, zorder=4)
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, path)

@@ -7,25 +7,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..orderings import DEFAULT_BASELINE
+from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
 from . import plots, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, shared_config, varying_fields)
+from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
+                     section_descriptive, section_verdicts)
+from .verdicts import Decided, analysis_of, baseline_pairs, decide_groups  # noqa: F401
 # He et al. 2016, Table 2 (+ ResNet-1001): CIFAR-10 test error %, median of 5 runs.
 PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
                ("(b)", "bn_after_add", "8.17", "6.50", ""),
                ("(c)", "relu_before_add", "7.84", "6.14", ""),
                ("(d)", "relu_preact", "6.71", "5.91", ""),
                ("(e)", "bn_relu_conv", "6.37", "5.46", "4.92 (4.89 ± 0.14)"))
-
-
-def fmt(spec: str, scale: float = 1.0) -> Callable[[Optional[float]], str]:
-    """Formatter: 'n/a' for None/NaN, else format(value * scale, spec)."""
-    return lambda v: "n/a" if v is None or v != v else format(v * scale if scale != 1 else v, spec)
-
-
-fmt_pct, fmt_pts = fmt(".2f", 100), fmt("+.2f", 100)
 
 
 def fmt_mean_std(s: stats.Summary) -> str:
@@ -68,40 +63,6 @@ def group_row(g: Group) -> dict[str, Any]:
     for status in ("completed", "diverged", "failed", "running"):
         row[status] = len(g.with_status(status))
     return row
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Markdown table lines; a '|' inside a cell is escaped."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
-
-
-def baseline_pairs(groups: list[Group], baseline: str) -> list[tuple[Group, Group]]:
-    """(baseline group, other group) pairs that differ in the ordering only."""
-    index = {canon({**g.config, "ordering": None}): g
-             for g in groups if g.config.get("ordering") == baseline}
-    return [(index[canon({**g.config, "ordering": None})], g) for g in groups
-            if g.config.get("ordering") != baseline
-            and canon({**g.config, "ordering": None}) in index]
-
-
-def comparison_rows(pairs: list[tuple[Group, Group]], metric: str,
-                    baseline: str) -> list[list[str]]:
-    """One row per pair: difference, Welch CI and p, detectable difference, verdict."""
-    rows = []
-    for base, other in pairs:
-        a, b = metric_values(base, metric), metric_values(other, metric)
-        c = stats.welch(a, b)
-        mdd = stats.min_detectable_difference(a, b)
-        ci = "n/a" if c.ci_low != c.ci_low else f"{fmt_pts(c.ci_low)} to {fmt_pts(c.ci_high)}"
-        p = "n/a" if c.p != c.p else stats.format_p(c.p).replace("p = ", "").replace("p ", "")
-        rows.append([other.label, f"{c.n_b} vs {c.n_a}", fmt_pts(c.diff), ci, p, fmt_pct(mdd),
-                     stats.verdict(a, b, baseline)])
-    return rows
-
-
-COMPARISON_HEADER = ["group", "seeds (vs baseline)", "difference (points)", "95 % CI (points)",
-                     "Welch p", "detectable at 80 % power (points)", "verdict"]
 
 
 def _when(record: dict) -> str:
@@ -159,13 +120,15 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
 
 def with_seeds(command: Optional[str], seeds: list[int]) -> Optional[str]:
     """The recorded command, its --seeds set to the seeds on disk: later invocations may
-    have added seeds to the folder, and the report covers them all."""
+    have added seeds to the folder (--until-decided among them), and the report covers them
+    all, so the command names them instead."""
     if not command or not seeds:
         return command
     words = shlex.split(command)
-    if "--seeds" in words:
-        i = words.index("--seeds")
-        del words[i:i + 2]
+    for flag, takes_value in (("--seeds", True), ("--max-seeds", True), ("--until-decided", False)):
+        if flag in words:
+            i = words.index(flag)
+            del words[i:i + 1 + takes_value]
     return shlex.join(words + ["--seeds", ",".join(map(str, seeds))])
 
 
@@ -200,23 +163,21 @@ def section_main(groups: list[Group], fields: list[str]) -> list[str]:
             ""] + md_table(header, rows) + [""]
 
 
-def section_comparison(groups: list[Group], baseline: str) -> list[str]:
-    pairs = baseline_pairs(groups, baseline)
-    lines = ["## Against the baseline ordering", ""]
-    if not pairs:
-        return lines + [f"No group has a `{baseline}` counterpart with the same other "
-                        "settings, so there is nothing to compare.", ""]
-    lines += [f"Difference = group - `{baseline}` with the same other settings, in percentage "
-              "points; Welch's t-test and its 95 % confidence interval over seeds; the "
-              "detectable difference is the one these seeds would find with 80 % power at "
-              f"alpha = 0.05. The p-values are not corrected for the {len(pairs)} comparisons "
-              f"(Bonferroni would ask for p < {0.05 / len(pairs):.3g}).", "",
-              "Final test accuracy (last epoch):", ""]
-    lines += md_table(COMPARISON_HEADER, comparison_rows(pairs, "final_test_acc", baseline))
-    lines += ["", f"Mean test accuracy of the last {LAST_K} epochs (steadier at a constant "
-              "learning rate):", ""]
-    return lines + md_table(COMPARISON_HEADER,
-                            comparison_rows(pairs, "last3_test_acc", baseline)) + [""]
+def paired_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[str, str]]:
+    """Per-seed differences to the baseline on the primary metric, with the margin band."""
+    if not decided:
+        return []
+    diffs = {}
+    for d in decided:
+        base = {r["config"].get("seed", 0): run_metrics(r)[analysis.metric] for r in d.base.done}
+        other = {r["config"].get("seed", 0): run_metrics(r)[analysis.metric] for r in d.other.done}
+        diffs[d.other.label] = {s: 100 * (other[s] - base[s]) for s in sorted(base.keys() & other)}
+    name = "paired_differences.png"
+    plots.paired_differences(diffs, 100 * analysis.margin, f"{analysis.metric}: variant - "
+                             f"{analysis.baseline} (points)", root / name,
+                             "same seed, variant - baseline (dot: one seed; bar: mean)")
+    return [(f"per-seed differences to {analysis.baseline} on {analysis.metric} (one dot per "
+             f"seed; bar: mean; band: the ±{100 * analysis.margin:g}-point margin)", name)]
 
 
 def section_paper() -> list[str]:
@@ -245,9 +206,12 @@ def write_report(root: Path) -> Path:
     # paths relative to the report, so a committed report names no machine's folders
     lines += section_state(records, [p.replace(f"{root}/", "") for p in problems + exp_problems])
     if any(g.done for g in groups):
+        analysis, source = analysis_of(exp)
+        decided = decide_groups(groups, analysis)
         lines += section_main(groups, fields)
-        lines += section_comparison(groups, exp.get("baseline") or DEFAULT_BASELINE)
-        figures = plots.report_figures(groups, root)
+        lines += section_verdicts(decided, analysis, source)
+        lines += section_descriptive(decided, analysis)
+        figures = plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
         lines += ["## Figures", ""] + [f"![{Path(png).stem}]({png})\n\n{cap}.\n"
                                        for cap, png in figures]
     else:

@@ -120,33 +120,3 @@ def format_p(p: float, alpha: float = 0.05) -> str:
         if (float(text) >= alpha) == (p >= alpha):
             break
     return f"p = {text}"
-
-
-def _seeds(n_a: int, n_b: int) -> str:
-    return f"{n_a} seeds" if n_a == n_b else f"{n_b} vs {n_a} seeds"
-
-
-def verdict(a: Iterable[Optional[float]], b: Iterable[Optional[float]], baseline: str, *,
-            scale: float = 100.0, unit: str = "points", alpha: float = 0.05,
-            power: float = 0.8) -> str:
-    """One plain sentence on b against the baseline sample a; claims a difference only
-    when Welch's p < alpha, and otherwise says how large a difference could have hidden."""
-    x, y = finite(a), finite(b)
-    c = welch(x, y, confidence=1 - alpha)
-    if min(c.n_a, c.n_b) == 0:
-        return "no finished runs on one side: no comparison possible"
-    if min(c.n_a, c.n_b) < 2:
-        return "one seed only: no statistical comparison possible"
-    if c.se == 0:
-        return (f"every seed gave the same value on each side ({_seeds(c.n_a, c.n_b)}), so there "
-                f"is no spread to test against; observed difference {c.diff * scale:+.2f} {unit}")
-    if c.p < alpha:
-        direction = "higher" if c.diff > 0 else "lower"
-        level = round(100 * (1 - alpha))
-        return (f"{direction} than {baseline} by {abs(c.diff) * scale:.2f} {unit} "
-                f"({level}% CI {c.ci_low * scale:+.2f} to {c.ci_high * scale:+.2f}, "
-                f"{format_p(c.p, alpha)}, {_seeds(c.n_a, c.n_b)})")
-    mdd = min_detectable_difference(x, y, power=power, alpha=alpha)
-    return (f"not distinguishable from {baseline} with {_seeds(c.n_a, c.n_b)} "
-            f"({format_p(c.p, alpha)}); a difference smaller than about {mdd * scale:.2f} {unit} "
-            f"was unlikely to be detected ({round(100 * power)}% power)")

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from ..config import RunConfig
-from ..orderings import DEFAULT_BASELINE
+from ..reporting.decide import Analysis
+from ..reporting.groups import METRICS
 
 PROFILES = ("full", "quick", "smoke")
 GRID_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
@@ -27,6 +28,7 @@ class Profile:
     note: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
     grid: Mapping[str, tuple] = field(default_factory=dict)  # replaces these grid axes
+    analysis: Mapping[str, Any] = field(default_factory=dict)  # replaces Analysis fields
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,16 @@ class Experiment:
     base: RunConfig
     grid: Mapping[str, tuple]  # RunConfig field -> values; "seed" is the outermost loop
     profiles: Mapping[str, Profile]
-    baseline: str = DEFAULT_BASELINE
+    analysis: Analysis = Analysis()  # declared before any run: metric, baseline, margin, ...
+
+    @property
+    def baseline(self) -> str:
+        return self.analysis.baseline
+
+    def analysis_for(self, profile: str, **changes: Any) -> Analysis:
+        """The experiment's analysis with the profile's changes (and the caller's)."""
+        fields = {**self.analysis.to_dict(), **self.profiles[profile].analysis, **changes}
+        return Analysis.from_dict(fields)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.grid) - set(GRID_FIELDS))
@@ -46,16 +57,22 @@ class Experiment:
         if missing:
             raise ValueError(f"{self.name}: profiles {missing} are not defined")
         for profile in PROFILES:
+            analysis = self.analysis_for(profile)
             orderings = profile_grid(self, profile).get("ordering", (self.base.ordering,))
-            if self.baseline not in orderings:
-                raise ValueError(f"{self.name}: baseline {self.baseline!r} is not among the "
-                                 f"orderings of profile {profile}: {', '.join(orderings)}")
+            if analysis.baseline not in orderings:
+                raise ValueError(f"{self.name}: baseline {analysis.baseline!r} is not among "
+                                 f"the orderings of profile {profile}: {', '.join(orderings)}")
+            if analysis.metric not in METRICS:
+                raise ValueError(f"{self.name}: unknown primary metric {analysis.metric!r}; "
+                                 f"valid metrics: {', '.join(METRICS)}")
 
-    def info(self, profile: str, command: str, device_note: str) -> dict:
+    def info(self, profile: str, command: str, device_note: str,
+             analysis: Optional[Analysis] = None) -> dict:
         """What a report needs to know about the experiment (the store's experiment.json)."""
+        analysis = analysis or self.analysis_for(profile)
         return {"name": self.name, "description": self.description, "profile": profile,
-                "profile_note": self.profiles[profile].note, "baseline": self.baseline,
-                "command": command, "device_note": device_note}
+                "profile_note": self.profiles[profile].note, "baseline": analysis.baseline,
+                "analysis": analysis.to_dict(), "command": command, "device_note": device_note}
 
 
 def profile_grid(exp: Experiment, profile: str) -> dict[str, tuple]:

@@ -36,15 +36,17 @@ def plan(store: RunStore, runs: list[RunConfig]) -> list[Planned]:
 
 
 def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device: str,
-              workers: int = 1) -> None:
-    """Print each run's state and estimated time, and the time left for the grid."""
+              workers: int = 1) -> float:
+    """Print each run's state and estimated time, and the time left for the grid; return the
+    estimated seconds of one more seed of the whole grid (one round of --until-decided)."""
     from .estimate import bench_gflops, estimate_seconds, measured_rates
 
     rates, gflops = measured_rates(results_dir), bench_gflops(results_dir)
-    total = 0.0
+    total = every = 0.0
     print(f"{store.experiment}/{store.profile}: {len(runs)} runs ({store.root})")
     for item in plan(store, runs):
         seconds, source = estimate_seconds(item.cfg, rates, gflops, device)
+        every += seconds
         todo = item.state != "done"
         total += seconds * (1 - item.epochs_done / item.cfg.epochs) if todo else 0
         print(f"  {item.cfg.run_id:<48} {item.state:<8} ~{seconds / 60:6.1f} min ({source})")
@@ -52,3 +54,38 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
     if workers > 1:  # runs are independent: the grid divides among the workers
         print(f"  with {workers} parallel workers: about {total / 60 / workers:.1f} min "
               "(less where the workers share CPU cores)")
+    seeds = len({cfg.seed for cfg in runs}) or 1
+    return every / seeds / workers
+
+
+def list_seed_plan(store: RunStore, analysis, per_seed_seconds: float) -> None:
+    """For the seeds on disk: each comparison's verdict, or how many seeds would settle it
+    and what those rounds would cost."""
+    from ..reporting.verdicts import decide_store
+
+    _, decided = decide_store(store, analysis)
+    if not decided:
+        print("  seeds needed: no completed baseline and variant pair on disk yet")
+        return
+    print(f"  seeds needed ({analysis.metric}, margin ±{100 * analysis.margin:.2f} points, "
+          f"{'paired' if analysis.paired else 'unpaired'}; one more seed of this grid ~"
+          f"{per_seed_seconds / 60:.1f} min):")
+    need = []
+    for d in decided:
+        v = d.verdict
+        if v.kind != "undecided":
+            print(f"    {d.other.label}: {v.kind} after {v.n} seeds")
+            continue
+        target = max(v.seeds_to_settle or 0, analysis.min_seeds)
+        if v.seeds_to_settle is None and v.n >= analysis.min_seeds:
+            print(f"    {d.other.label}: undecided after {v.n} seeds; no number of seeds "
+                  "would settle it at the observed difference and spread")
+            continue
+        need.append(target)
+        more = max(0, target - v.n)
+        print(f"    {d.other.label}: undecided after {v.n} seeds; about {target} seeds would "
+              f"settle it: {more} more round(s), ~{more * per_seed_seconds / 60:.1f} min")
+    if need:
+        more = max(0, max(need) - min(d.verdict.n for d in decided))
+        print(f"  all of them: about {max(need)} seeds, {more} more round(s) of the grid, "
+              f"~{more * per_seed_seconds / 60:.1f} min (run_all.py --until-decided)")

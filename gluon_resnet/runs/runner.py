@@ -8,15 +8,17 @@ which logs it and rebuilds the report.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
+from ..reporting.decide import Analysis
 from ..reporting.report import refresh_reports
+from ..reporting.verdicts import Decided, decide_store, open_comparisons
 from ..store import RunStore
 from .executors import Executor, gpu_count
-from .experiment import Experiment
+from .experiment import Experiment, expand
 from .jobs import Tally, make_jobs
-from .plan import list_runs
+from .plan import list_runs, list_seed_plan
 
 
 def resolve_profile(profile: str, executor: Optional[Executor] = None,
@@ -53,7 +55,9 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
     """One experiment x profile as the command line asks: list, train + report, or report."""
     if list_only:
         device = "gpu" if (executor.gpu_count() if executor else gpu_count()) else "cpu"
-        list_runs(runs, store, results_dir, device, workers=getattr(executor, "workers", 1))
+        per_seed = list_runs(runs, store, results_dir, device,
+                             workers=getattr(executor, "workers", 1))
+        list_seed_plan(store, exp.analysis_for(store.profile), per_seed)
         return
     if not report_only:
         store.write_experiment(exp.info(profile, command, device_note))
@@ -63,4 +67,55 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
     if not store.runs_dir.exists():
         print(f"{exp.name}/{profile}: no runs on disk under {store.root}, no report")
         return
+    info, _ = store.read_experiment()
+    if info and "analysis" not in info:  # written before analyses were declared: add it
+        store.write_experiment({**info, **exp.info(profile, info.get("command", ""),
+                                                   info.get("device_note", ""))})
     refresh_reports(store, results_dir, print)
+
+
+def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: Executor, *,
+                      max_seeds: int, results_dir: Path, command: str, device_note: str,
+                      axes: Optional[Mapping[str, Any]] = None,
+                      overrides: Optional[Mapping[str, Any]] = None,
+                      data_dir: Optional[str] = None, fresh: bool = False,
+                      log: Callable[[str], None] = print) -> list[Decided]:
+    """Train one seed of every group per round (seed 0, 1, ...), decide from the records on
+    disk after each round, and stop when no comparison is undecided or at max_seeds seeds.
+
+    A round whose runs are on disk trains nothing, so an interrupted call resumes where it
+    stopped. The declared analysis plans its looks up to max_seeds (recorded in
+    experiment.json, so the report analyses the runs the same way)."""
+    analysis = exp.analysis_for(profile, max_seeds=max_seeds)
+    store.write_experiment(exp.info(profile, command, device_note, analysis))
+    decided: list[Decided] = []
+    for seed in range(max_seeds):
+        runs = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
+        log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs; at most "
+            f"{max_seeds} rounds) -> {store.root}")
+        run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
+                 fresh=fresh, log=log)
+        _, decided = decide_store(store, analysis)
+        if not decided:
+            log(f"{exp.name}/{profile}: no comparison with {analysis.baseline} can be made "
+                "(no completed baseline and variant with the same other settings): stopping")
+            break
+        if log_round(decided, analysis, seed + 1, log):
+            break
+    else:
+        log(f"{exp.name}/{profile}: stopped at the cap of {max_seeds} seeds with "
+            f"{len(open_comparisons(decided))} comparison(s) undecided (see the report)")
+    refresh_reports(store, results_dir, log)
+    return decided
+
+
+def log_round(decided: list[Decided], analysis: Analysis, rounds: int,
+              log: Callable[[str], None]) -> bool:
+    """One line per comparison after a round; True when every one is decided."""
+    still = open_comparisons(decided)
+    log(f"after {rounds} round(s): {len(decided) - len(still)} of {len(decided)} comparisons "
+        f"decided" + (", still open:" if still else ": every comparison has a verdict"))
+    for d in decided:
+        mark = "  open " if d.verdict.kind == "undecided" else "  done "
+        log(f"{mark}{d.other.label}: {d.verdict.sentence(analysis)}")
+    return not still

@@ -1,0 +1,308 @@
+"""Verdicts for block orderings against a baseline, valid over repeated looks and comparisons.
+
+Seeds are added one round at a time and the analysis is repeated after each round ("looks")
+until every comparison has a verdict. Looking again and again inflates a t-test's error rate, and
+so does testing several orderings; the design declared in `Analysis` corrects both, with the
+machinery of reporting/sequential.py:
+
+* looks: a comparison's nominal p-values (one per look) are reduced to their minimum and mapped
+  through F, the null CDF of that minimum over all planned looks. This repeated p-value is valid
+  wherever the loop stops within the plan and never increases, so a verdict once reached stays
+  (as long as the number of seeds stays within the plan). Unpaired designs use the worst case of
+  F over the ratio of the groups' standard deviations.
+* comparisons: Holm's step-down over the repeated p-values of all variants, at alpha separately
+  for the difference family (two-sided t-test) and the equivalence family (TOST).
+
+This module owns the declared design (`Analysis`), one comparison's numbers, the descriptive
+extras (Welch view, pairing gain, probability of improvement, seed planning) and `decide`.
+Values in, verdicts out: numpy, scipy and statsmodels only, no MXNet.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from scipy import special
+from scipy import stats as sps
+
+from .sequential import (PLAN_MAX, SIM_SEED, _nominal_level, _p_diff, _p_tost, _plan, _welch,
+                         holm, look_schedule, sequential_p)
+
+__all__ = ["Analysis", "Verdict", "decide", "decide_pairs", "holm", "look_schedule", "prob_improvement",
+           "sequential_p"]
+
+NAN = float("nan")
+FLAT = 1e-12           # values closer than this are identical (float noise of b - a)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The analysis an experiment declares before any run, so it cannot be tuned to the data."""
+
+    metric: str = "final_test_acc"
+    baseline: str = "conv_bn_relu"
+    margin: float = 0.005        # in metric units: 0.005 = 0.5 percentage points
+    alpha: float = 0.05
+    paired: bool = True
+    min_seeds: int = 3
+    max_seeds: int = 10
+    power: float = 0.8
+
+    def __post_init__(self) -> None:
+        for ok, message in [
+            (0 < self.alpha < 1, f"alpha must be in (0, 1), got {self.alpha}"),
+            (self.margin >= 0, f"margin must be >= 0 (metric units), got {self.margin}"),
+            (2 <= self.min_seeds <= self.max_seeds,
+             f"need 2 <= min_seeds <= max_seeds, got {self.min_seeds} and {self.max_seeds}"),
+            (0 < self.power < 1, f"power must be in (0, 1), got {self.power}")]:
+            if not ok:
+                raise ValueError(message)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Analysis:
+        """The inverse of to_dict; a misspelt key is an error, not a silent default."""
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown Analysis keys {unknown}; valid keys: {valid}")
+        return cls(**d)
+
+    def describe(self) -> str:
+        """One sentence for a report, so a reader sees the design fixed in advance."""
+        test = "paired t-test on per-seed differences" if self.paired else "Welch t-test (unpaired)"
+        return (f"primary metric {self.metric}; baseline {self.baseline}; {test}; equivalence "
+                f"margin ±{100 * self.margin:.2f} points (TOST); alpha {self.alpha:g} over all "
+                f"comparisons (Holm) and all looks (repeated p-values over planned looks at "
+                f"{self.min_seeds}..{self.max_seeds} seeds)")
+
+
+def _fmt_p(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One variant against the baseline; differences are variant - baseline, in metric units."""
+
+    name: str
+    kind: str                  # "better" | "worse" | "equivalent" | "undecided"
+    n: int                     # seeds (pairs) used
+    diff: float
+    ci_low: float              # simultaneous over looks and comparisons
+    ci_high: float
+    ci95_low: float            # plain, unadjusted 95 % CI
+    ci95_high: float
+    p_diff: float              # nominal two-sided p at the latest look
+    p_diff_seq: float          # repeated p-value, before Holm
+    p_diff_holm: float
+    p_equiv: float             # nominal TOST p at the latest look
+    p_equiv_seq: float
+    p_equiv_holm: float
+    within_margin: bool        # equivalence shown (also beside a better/worse verdict)
+    seeds_for_difference: int | None
+    seeds_for_equivalence: int | None
+    seeds_to_settle: int | None
+    welch_diff: float          # Welch on all values, kept beside the declared test
+    welch_ci_low: float
+    welch_ci_high: float
+    welch_p: float
+    correlation: float         # paired: Pearson r of the pairs; NaN otherwise
+    se_ratio: float            # Welch se / paired se, what pairing bought (NaN for unpaired)
+    prob_improvement: float
+    pi_low: float
+    pi_high: float
+    reason: str                # short text for degenerate cases, "" otherwise
+
+    def sentence(self, analysis: Analysis, scale: float = 100.0, unit: str = "points") -> str:
+        """One line for a report, in display units (scale 100: fractions to percentage points)."""
+        def pt(x: float) -> str:
+            return f"{x * scale:+.2f}"
+
+        def seeds(x: int | None) -> str:
+            return str(x) if x is not None else f"not by {PLAN_MAX}"
+        ci = f"CI {pt(self.ci_low)} to {pt(self.ci_high)}"
+        margin = f"±{analysis.margin * scale:.2f} {unit}"
+        if self.kind in ("better", "worse"):
+            inside = f", inside the {margin} margin" if self.within_margin else ""
+            return (f"{self.kind} by {abs(self.diff) * scale:.2f} {unit}{inside} "
+                    f"(simultaneous {ci}; Holm-adjusted sequential p = "
+                    f"{_fmt_p(self.p_diff_holm)}, {self.n} seeds)")
+        if self.kind == "equivalent":
+            return (f"equivalent within {margin} (difference {pt(self.diff)}, {ci}; "
+                    f"TOST p = {_fmt_p(self.p_equiv_holm)}, {self.n} seeds)")
+        if self.reason and (self.seeds_to_settle is None or self.n < 2):
+            return f"undecided after {self.n} seeds: {self.reason}"
+        head = f"undecided after {self.n} seeds (difference {pt(self.diff)}, {ci})"
+        if self.reason:  # too few seeds to test, but enough to plan from their spread
+            head = f"undecided after {self.n} seeds ({self.reason}; difference {pt(self.diff)})"
+        if self.seeds_to_settle is None:
+            return (f"{head}; at this difference and spread no number of seeds up to {PLAN_MAX} "
+                    "would settle it")
+        settle = max(self.seeds_to_settle, analysis.min_seeds)
+        return (f"{head}; about {settle} seeds would settle it (difference: "
+                f"{seeds(self.seeds_for_difference)}, "
+                f"equivalence: {seeds(self.seeds_for_equivalence)})")
+
+
+# ---- one comparison ----
+
+def _samples(base: Mapping[int, float], var: Mapping[int, float], paired: bool):
+    """Samples in ascending seed order with diverged runs (None, NaN, inf) dropped (paired: the
+    pair), n (usable pairs, or the smaller group), and all finite values of each group."""
+    a, b = ({int(s): float(v) for s, v in g.items() if v is not None and math.isfinite(float(v))}
+            for g in (base, var))
+    xa, xb = np.array([a[s] for s in sorted(a)]), np.array([b[s] for s in sorted(b)])
+    if not paired:
+        return xa, xb, min(xa.size, xb.size), xa, xb
+    seeds = sorted(a.keys() & b.keys())
+    return np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds]), len(seeds), xa, xb
+
+
+def _prefix_moments(x: np.ndarray, looks: np.ndarray):
+    """Mean and variance (ddof=1, two-pass) of the first n values for each n in looks."""
+    mask = np.arange(x.size) < looks[:, None]
+    mean = (x * mask).sum(axis=1) / looks
+    var = (np.square(x - mean[:, None]) * mask).sum(axis=1) / (looks - 1)
+    flat = (np.maximum.accumulate(x) - np.minimum.accumulate(x))[looks - 1] <= FLAT
+    return mean, np.where(flat, 0.0, var)
+
+
+def _look_stats(a: np.ndarray, b: np.ndarray, n: int, paired: bool):
+    """Looks 2..n and, at each, the estimate b - a, its standard error and df."""
+    looks = np.arange(2, n + 1)
+    if paired:
+        mean, var = _prefix_moments(b[:n] - a[:n], looks)
+        return looks, mean, np.sqrt(var / looks), looks - 1.0
+    (ma, va), (mb, vb) = _prefix_moments(a[:n], looks), _prefix_moments(b[:n], looks)
+    return (looks, *_welch(ma, va, looks, mb, vb, looks))
+
+
+def _half_width(se: float, df: float, level: float) -> float:
+    """Half-width of a two-sided t interval with tail probability `level`."""
+    return 0.0 if se == 0 else float(special.stdtrit(df, 1 - level / 2) * se)
+
+
+def _analyse(name: str, base: Mapping[int, float], var: Mapping[int, float], an: Analysis) -> dict:
+    """All about one comparison that does not depend on the others (the latest look is last)."""
+    a, b, n, a_all, b_all = _samples(base, var, an.paired)
+    looks, est, se, df = _look_stats(a, b, n, an.paired)
+    row = dict(name=name, a=a, b=b, n=n, a_all=a_all, b_all=b_all, est=est, se=se, df=df,
+               p_diff=_p_diff(est, se, df), p_equiv=_p_tost(est, se, df, an.margin), sign=0.0,
+               p_diff_seq=NAN, p_equiv_seq=NAN, last_look=max(an.max_seeds, n), reason="")
+    use = looks >= an.min_seeds
+    if not use.any():
+        return {**row, "reason": f"needs at least {an.min_seeds} seeds, has {n}"}
+    pd, pe = row["p_diff"][use], row["p_equiv"][use]
+    row["sign"] = float(np.sign(est[use][np.argmin(pd)]))  # direction of the deciding look
+    two_sided, one_sided = ("paired", "one_sided") if an.paired else ("welch", "welch_one_sided")
+    row["p_diff_seq"] = sequential_p(pd.min(), two_sided, an.min_seeds, row["last_look"])
+    row["p_equiv_seq"] = sequential_p(pe.min(), one_sided, an.min_seeds, row["last_look"])
+    if se[-1] == 0:
+        row["reason"] = (f"zero spread over {n} seeds: p-values are the t-test limits (0 or 1), "
+                         f"equivalent only if |difference| < margin")
+    return row
+
+
+# ---- descriptive extras ----
+
+def _pi_stat(a, b, axis=-1):
+    """Mann-Whitney probability that a variant run beats a baseline run, ties counting half."""
+    a = np.moveaxis(np.asarray(a), axis, -1)[..., :, None]
+    b = np.moveaxis(np.asarray(b), axis, -1)[..., None, :]
+    return np.mean((b > a) + 0.5 * (b == a), axis=(-2, -1))
+
+
+def prob_improvement(a, b, paired: bool) -> tuple[float, float, float]:
+    """P(variant run > baseline run) as rliable reports it (Agarwal et al. 2021), with a 95 %
+    percentile bootstrap CI; paired designs resample seeds jointly. Non-finite values dropped."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if paired:
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+    else:
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if min(a.size, b.size) < 2:
+        return (float(_pi_stat(a, b)) if a.size and b.size else NAN), NAN, NAN
+    ci = sps.bootstrap((a, b), _pi_stat, paired=paired, vectorized=True, n_resamples=2000,
+                       batch=max(1, min(2000, 2_000_000 // (a.size * b.size))), method="percentile",
+                       random_state=np.random.default_rng(SIM_SEED)).confidence_interval
+    return float(_pi_stat(a, b)), float(ci.low), float(ci.high)
+
+
+def _welch_all(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
+    """Welch difference, 95 % CI and p on all values: the unpaired view beside the declared one."""
+    if min(a.size, b.size) < 2:
+        return NAN, NAN, NAN, NAN
+    d, se, df = _welch(a.mean(), a.var(ddof=1), a.size, b.mean(), b.var(ddof=1), b.size)
+    half = _half_width(float(se), float(df), 0.05)
+    return float(d), float(d - half), float(d + half), float(_p_diff(d, se, df))
+
+
+def _pairing_gain(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Pearson r of the pairs and Welch se / paired se: how much the shared seed saved."""
+    if a.size < 2:
+        return NAN, NAN
+    da, db = a - a.mean(), b - b.mean()
+    saa, sbb, sab = float(da @ da), float(db @ db), float(da @ db)
+    r = NAN if a.size < 3 or np.ptp(a) <= FLAT or np.ptp(b) <= FLAT else sab / math.sqrt(saa * sbb)
+    # both standard errors carry the same factor 1 / sqrt(n (n - 1))
+    return r, (NAN if np.ptp(b - a) <= FLAT else math.sqrt((saa + sbb) / (saa + sbb - 2 * sab)))
+
+
+def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, an: Analysis, c: int,
+             extras: bool) -> Verdict:
+    """One comparison's verdict from its own numbers and the Holm-adjusted p's.
+
+    The simultaneous CI has nominal level q* = F^{-1}(alpha/C), Bonferroni over the C
+    comparisons for simplicity: Holm may (rarely) decide where it narrowly includes 0."""
+    last = len(row["est"]) - 1
+    est, se, df, p_d, p_e = (float(row[k][last]) if last >= 0 else NAN
+                             for k in ("est", "se", "df", "p_diff", "p_equiv"))
+    q_star = _nominal_level("paired" if an.paired else "welch", an.min_seeds, row["last_look"],
+                            an.alpha / c)
+    half, half95 = _half_width(se, df, q_star), _half_width(se, df, 0.05)
+    if np.isnan(row["p_diff_seq"]):  # no look yet: not tested
+        p_diff_holm = p_equiv_holm = NAN
+    diff_sig, equiv_sig = bool(p_diff_holm < an.alpha), bool(p_equiv_holm < an.alpha)
+    kind = ("better" if row["sign"] > 0 else "worse") if diff_sig else (
+        "equivalent" if equiv_sig else "undecided")
+    n_diff, n_eq = (_plan(row["a"][:row["n"]], row["b"][:row["n"]], est, se, paired=an.paired,
+                          min_seeds=an.min_seeds, alpha=an.alpha, power=an.power,
+                          margin=an.margin, n_comparisons=c)
+                    if extras and kind == "undecided" else (None, None))
+    settle = min((x for x in (n_diff, n_eq) if x is not None), default=None)
+    pi = prob_improvement(row["a"], row["b"], an.paired) if extras else (NAN, NAN, NAN)
+    gain = _pairing_gain(row["a"], row["b"]) if an.paired else (NAN, NAN)
+    return Verdict(row["name"], kind, row["n"], est, est - half, est + half, est - half95,
+                   est + half95, p_d, row["p_diff_seq"], p_diff_holm, p_e, row["p_equiv_seq"],
+                   p_equiv_holm, equiv_sig, n_diff, n_eq, settle,
+                   *_welch_all(row["a_all"], row["b_all"]), *gain, *pi, row["reason"])
+
+
+def decide(baseline: Mapping[int, float], variants: Mapping[str, Mapping[int, float]],
+           analysis: Analysis, *, extras: bool = True) -> list[Verdict]:
+    """Verdicts for every variant against the baseline: sequential looks and Holm included.
+
+    Call it after every round of seeds; stop when no verdict is "undecided". extras=False skips
+    the bootstrap and the seed planning (NaN / None there; verdicts and p-values unchanged) for
+    simulations that run the whole loop thousands of times."""
+    return decide_pairs([(name, baseline, values) for name, values in variants.items()],
+                        analysis, extras=extras)
+
+
+def decide_pairs(pairs: Sequence[tuple[str, Mapping[int, float], Mapping[int, float]]],
+                 analysis: Analysis, *, extras: bool = True) -> list[Verdict]:
+    """decide() for comparisons that each have their own baseline sample (name, baseline,
+    variant): e.g. every ordering against conv_bn_relu at every depth. One Holm family covers
+    them all."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero spread: limits taken explicitly
+        rows = [_analyse(name, base, values, analysis) for name, base, values in pairs]
+        holm_d = holm([1.0 if np.isnan(r["p_diff_seq"]) else r["p_diff_seq"] for r in rows])
+        holm_e = holm([1.0 if np.isnan(r["p_equiv_seq"]) else r["p_equiv_seq"] for r in rows])
+        return [_verdict(r, float(hd), float(he), analysis, len(rows), extras)
+                for r, hd, he in zip(rows, holm_d, holm_e, strict=True)]

@@ -1,0 +1,124 @@
+"""Markdown pieces of a report: cell formats, tables, and the sections that compare every
+ordering with the baseline (the declared verdicts, the views beside them, other metrics)."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from . import stats
+from .decide import Analysis
+from .groups import Group, metric_values
+from .verdicts import Decided
+
+
+def fmt(spec: str, scale: float = 1.0) -> Callable[[Optional[float]], str]:
+    """Formatter: 'n/a' for None/NaN, else format(value * scale, spec)."""
+    return lambda v: "n/a" if v is None or v != v else format(v * scale if scale != 1 else v, spec)
+
+
+fmt_pct, fmt_pts = fmt(".2f", 100), fmt("+.2f", 100)
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Markdown table lines; a '|' inside a cell is escaped."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+
+
+def _ci(low: float, high: float) -> str:
+    return "n/a" if low != low else f"{fmt_pts(low)} to {fmt_pts(high)}"
+
+
+def _p(p: float) -> str:
+    return "n/a" if p != p else stats.format_p(p).replace("p = ", "").replace("p ", "")
+
+
+VERDICT_HEADER = ["comparison", "seeds", "difference (points)", "simultaneous CI (points)",
+                  "p, difference (sequential, Holm)", "p, equivalence (TOST, sequential, Holm)",
+                  "verdict"]
+
+
+def verdict_rows(decided: list[Decided], analysis: Analysis) -> list[list[str]]:
+    return [[d.other.label, str(v.n), fmt_pts(v.diff), _ci(v.ci_low, v.ci_high),
+             _p(v.p_diff_holm), _p(v.p_equiv_holm), v.sentence(analysis)]
+            for d in decided for v in [d.verdict]]
+
+
+BESIDE_HEADER = ["comparison", "paired r", "Welch se / paired se", "Welch difference (95 % CI)",
+                 "Welch p", "P(variant > baseline) (95 % bootstrap CI)"]
+
+
+def beside_rows(decided: list[Decided]) -> list[list[str]]:
+    """What pairing bought, Welch's unpaired view, and the probability of improvement."""
+    def pi(v) -> str:
+        return "n/a" if v.prob_improvement != v.prob_improvement else (
+            f"{v.prob_improvement:.2f} ({fmt('.2f')(v.pi_low)} to {fmt('.2f')(v.pi_high)})")
+    return [[d.other.label, fmt(".2f")(v.correlation), fmt(".2f")(v.se_ratio),
+             f"{fmt_pts(v.welch_diff)} ({_ci(v.welch_ci_low, v.welch_ci_high)})",
+             _p(v.welch_p), pi(v)] for d in decided for v in [d.verdict]]
+
+
+COMPARISON_HEADER = ["group", "seeds (vs baseline)", "difference (points)", "95 % CI (points)",
+                     "Welch p", "detectable at 80 % power (points)"]
+
+
+def comparison_rows(pairs: list[tuple[Group, Group]], metric: str) -> list[list[str]]:
+    """Descriptive: one row per pair, difference with Welch's CI and p, detectable difference."""
+    rows = []
+    for base, other in pairs:
+        a, b = metric_values(base, metric), metric_values(other, metric)
+        c = stats.welch(a, b)
+        rows.append([other.label, f"{c.n_b} vs {c.n_a}", fmt_pts(c.diff), _ci(c.ci_low, c.ci_high),
+                     _p(c.p), fmt_pct(stats.min_detectable_difference(a, b))])
+    return rows
+
+
+SEQUENTIAL_NOTE = (
+    "How the verdicts are reached. Seeds are added one round at a time and the comparison is "
+    "repeated after each round, which would inflate a plain t-test's false positives. Each "
+    "comparison's nominal p-values over the looks so far are reduced to their minimum and "
+    "mapped through the null distribution of that minimum over every planned look (a "
+    "repeated p-value; simulated once, exact for the paired t-test under normality): "
+    "alpha is spent over the looks, the p-value never rises as seeds are added, so a verdict "
+    "once reached stays. Holm's step-down then corrects over all comparisons, separately "
+    "for the claims of a difference and the claims of equivalence (each kind of claim keeps "
+    "its error rate at alpha). Chosen over a fixed number of seeds because it stops as soon "
+    "as the question is settled; chosen over an alpha split per look (Bonferroni) because "
+    "it uses the strong correlation between looks and so loses less power. The interval is "
+    "simultaneous over looks and comparisons (Bonferroni over comparisons); 'about m seeds "
+    "would settle it' is a power analysis at the observed difference and spread, for the "
+    "difference and for equivalence, whichever needs fewer.")
+
+
+def section_verdicts(decided: list[Decided], analysis: Analysis, source: str) -> list[str]:
+    lines = ["## Against the baseline: verdicts", "",
+             f"Declared analysis ({source}): {analysis.describe()}.", ""]
+    if not decided:
+        return lines + [f"No group has a `{analysis.baseline}` counterpart with the same other "
+                        "settings, so there is nothing to compare.", ""]
+    lines += md_table(VERDICT_HEADER, verdict_rows(decided, analysis))
+    lines += ["", SEQUENTIAL_NOTE, "",
+              "Beside the declared test: the correlation of paired runs (same seed: same data "
+              "order and initial weights) and how much it shrank the standard error, Welch's "
+              "unpaired comparison of the same values, and the probability that a variant run "
+              "beats a baseline run (Agarwal et al. 2021).", ""]
+    return lines + md_table(BESIDE_HEADER, beside_rows(decided)) + [""]
+
+
+DESCRIPTIVE = (("last3_test_acc", "Mean test accuracy of the last 3 epochs"),
+               ("final_test_acc", "Final test accuracy (last epoch)"),
+               ("best_test_acc", "Best test accuracy over the epochs"))
+
+
+def section_descriptive(decided: list[Decided], analysis: Analysis) -> list[str]:
+    """The other metrics against the baseline: differences and intervals, no verdicts."""
+    pairs = [(d.base, d.other) for d in decided]
+    if not pairs:
+        return []
+    lines = ["## Other metrics (descriptive, no verdicts)", "",
+             "Only the declared primary metric gets verdicts; these are Welch's intervals and "
+             "uncorrected p-values, to look at, not to decide on.", ""]
+    for metric, title in DESCRIPTIVE:
+        if metric != analysis.metric:
+            lines += [f"{title}:", ""] + md_table(COMPARISON_HEADER,
+                                                  comparison_rows(pairs, metric)) + [""]
+    return lines

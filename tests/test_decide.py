@@ -1,0 +1,425 @@
+"""The sequential, multiple-comparison verdicts of reporting/decide.py (design machinery in
+reporting/sequential.py), checked against known truth.
+
+Whole experiments are simulated from known distributions and run through the real "until
+decided" loop (decide() after every round of seeds, stop when no verdict is "undecided"), so the
+error rates measured here include the repeated looks and the four comparisons. Every rate bound
+carries its Monte Carlo error: 3 binomial standard errors of the simulated experiments.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from scipy import special, stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
+
+from gluon_resnet.reporting import decide as D
+from gluon_resnet.reporting import sequential as S
+
+BASE, MARGIN, ALPHA, MAX_SEEDS = 0.90, 0.005, 0.05, 10
+# (sd of the seed effect that all groups of a paired seed share, sd of each run's own noise)
+REALISTIC = (0.003, 0.0026)  # total sd ~0.004
+MEDIUM = (0.003, 0.0018)     # total sd ~0.0035; per-seed differences sd ~0.0025
+TIGHT = (0.0008, 0.0006)     # total sd 0.001; per-seed differences sd ~0.00085
+
+
+def _bound(rate: float, n: int) -> float:
+    """rate plus 3 Monte Carlo standard errors of a proportion measured on n experiments."""
+    return rate + 3 * math.sqrt(rate * (1 - rate) / n)
+
+
+def _simulate(deltas, sds, paired: bool, n_exp: int, seed: int, spread: float = 1.0):
+    """n_exp experiments of a baseline and len(deltas) variants, each run until decided.
+
+    Values: BASE + delta + seed effect + own noise, both scaled by `spread` in the variants;
+    paired designs share the seed effect across groups (same data order and initial weights),
+    unpaired ones draw it per group. Returns per experiment the kinds and within_margin flags at
+    every look taken (looks x variants)."""
+    rng = np.random.default_rng(seed)
+    shared_sd, own_sd = sds
+    groups = len(deltas) + 1
+    shared = rng.normal(0.0, shared_sd, (n_exp, 1 if paired else groups, MAX_SEEDS))
+    scale = np.array([1.0] + [spread] * len(deltas))[None, :, None]
+    values = (BASE + np.concatenate([[0.0], deltas])[None, :, None]
+              + scale * (shared + rng.normal(0.0, own_sd, (n_exp, groups, MAX_SEEDS))))
+    analysis = D.Analysis(margin=MARGIN, alpha=ALPHA, paired=paired, max_seeds=MAX_SEEDS)
+    return [_until_decided(v, analysis) for v in values]
+
+
+def _until_decided(values: np.ndarray, analysis):
+    """The experiment loop: one more seed per round, decide, stop once nothing is undecided."""
+    kinds, inside = [], []
+    for n in range(analysis.min_seeds, analysis.max_seeds + 1):
+        base = dict(enumerate(values[0, :n].tolist()))
+        variants = {f"v{j}": dict(enumerate(values[j, :n].tolist())) for j in range(1, len(values))}
+        verdicts = D.decide(base, variants, analysis, extras=False)
+        kinds.append([v.kind for v in verdicts])
+        inside.append([v.within_margin for v in verdicts])
+        if all(v.kind != "undecided" for v in verdicts):
+            break
+    return np.array(kinds), np.array(inside)
+
+
+def _never_undecided_again(runs) -> bool:
+    """A decided comparison stays decided at every later look (repeated p-values never rise)."""
+    for kinds, _ in runs:
+        decided = kinds != "undecided"
+        if np.any(decided[:-1] & ~decided[1:]):
+            return False
+    return True
+
+
+# ---- simulations through the whole procedure ----
+
+@pytest.mark.parametrize("paired, n_exp", [(True, 600), (False, 600)])
+def test_no_difference_family_wise_false_positives_within_alpha(paired, n_exp):
+    runs = _simulate([0.0, 0.0, 0.0, 0.0], REALISTIC, paired, n_exp, seed=11 if paired else 12)
+    any_false = np.mean([np.isin(kinds, ["better", "worse"]).any() for kinds, _ in runs])
+    print(f"scenario 1 ({'paired' if paired else 'unpaired'}): false better/worse in "
+          f"{any_false:.3f} of {n_exp} experiments")
+    assert any_false <= _bound(ALPHA, n_exp), (
+        f"family-wise false better/worse rate {any_false:.3f} over {n_exp} experiments "
+        f"exceeds alpha {ALPHA} + 3 MC se = {_bound(ALPHA, n_exp):.3f}")
+    assert _never_undecided_again(runs)
+
+
+def test_unequal_spreads_keep_the_unpaired_family_wise_rate_within_alpha():
+    """Unpaired, all means equal, every variant's sd 3x the baseline's: the Welch null changes
+    with the sd ratio, and F (the worst case over ratios) still holds alpha over looks and the
+    four comparisons. The F of equal variances alone let 0.074 to 0.085 through here."""
+    n_exp = 1300
+    runs = _simulate([0.0, 0.0, 0.0, 0.0], REALISTIC, False, n_exp, seed=13, spread=3.0)
+    any_false = np.mean([np.isin(kinds, ["better", "worse"]).any() for kinds, _ in runs])
+    print(f"scenario 1 (unpaired, variants' sd 3x): false better/worse in {any_false:.3f} of "
+          f"{n_exp} experiments")
+    assert any_false <= _bound(ALPHA, n_exp), (
+        f"family-wise false better/worse rate {any_false:.3f} over {n_exp} experiments "
+        f"exceeds alpha {ALPHA} + 3 MC se = {_bound(ALPHA, n_exp):.3f}")
+    assert _never_undecided_again(runs)
+
+
+def test_difference_at_the_margin_is_rarely_called_equivalent():
+    """The boundary variant at +margin (half the experiments) or -margin; the others truly
+    equivalent (difference 0), Holm's worst case: their equivalence nulls fall first, so the
+    boundary comparison is tested at the full alpha. The spread (per-seed differences sd
+    0.0025) keeps it undecided for several looks, so TOST's repeated looks matter."""
+    n_exp = 800
+    runs = (_simulate([+MARGIN, 0.0, 0.0, 0.0], MEDIUM, True, n_exp // 2, seed=21)
+            + _simulate([-MARGIN, 0.0, 0.0, 0.0], MEDIUM, True, n_exp // 2, seed=22))
+    false_eq = np.mean([((kinds[:, 0] == "equivalent") | inside[:, 0]).any()
+                        for kinds, inside in runs])
+    others_eq = np.mean([(k[-1, 1:] == "equivalent").mean() for k, _ in runs])
+    print(f"scenario 2: false equivalence at the margin in {false_eq:.3f} of {n_exp} experiments "
+          f"(the truly equivalent others called equivalent: {others_eq:.3f})")
+    assert false_eq <= _bound(ALPHA, n_exp), (
+        f"false equivalence rate at the margin {false_eq:.3f} over {n_exp} experiments exceeds "
+        f"alpha {ALPHA} + 3 MC se = {_bound(ALPHA, n_exp):.3f}")
+    assert others_eq >= 0.8, f"truly equivalent variants recognised in only {others_eq:.3f}"
+
+
+def test_no_difference_with_small_spread_is_found_equivalent():
+    n_exp = 500
+    runs = _simulate([0.0, 0.0, 0.0, 0.0], TIGHT, True, n_exp, seed=31)
+    final = np.array([kinds[-1] for kinds, _ in runs])
+    rate = float(np.mean(final == "equivalent"))
+    all_four = float(np.mean((final == "equivalent").all(axis=1)))
+    looks = np.mean([len(kinds) for kinds, _ in runs]) + 2
+    print(f"scenario 3: equivalent in {rate:.3f} of {4 * n_exp} comparisons ({n_exp} experiments; "
+          f"all four in {all_four:.3f}; mean seeds at stop {looks:.1f})")
+    assert rate >= 0.8, f"equivalent by {MAX_SEEDS} seeds in only {rate:.3f} of comparisons"
+    assert _never_undecided_again(runs)
+
+
+def test_large_improvement_is_found_better_never_worse():
+    n_exp = 500
+    runs = _simulate([0.02, 0.02, 0.02, 0.02], REALISTIC, True, n_exp, seed=41)
+    final = np.array([kinds[-1] for kinds, _ in runs])
+    better = float(np.mean(final == "better"))
+    worse = int(sum(np.sum(kinds == "worse") for kinds, _ in runs))
+    looks = np.mean([len(kinds) for kinds, _ in runs]) + 2
+    print(f"scenario 4: better in {better:.3f} of {4 * n_exp} comparisons ({n_exp} experiments; "
+          f"mean seeds at stop {looks:.1f}); worse verdicts: {worse}")
+    assert better >= 0.95, f"a +2-point improvement was found better in only {better:.3f}"
+    assert worse == 0, f"{worse} 'worse' verdicts for a +2-point improvement"
+
+
+# ---- the sequential correction ----
+
+GRID = np.array([0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9])
+
+
+@pytest.mark.parametrize("kind", S.KINDS)
+def test_sequential_p_inflates_and_is_a_cdf(kind):
+    f = np.array([D.sequential_p(q, kind, 3, MAX_SEEDS) for q in GRID])
+    assert np.all(np.diff(f) >= 0), f"F not monotone: {f}"
+    assert D.sequential_p(1.0, kind, 3, MAX_SEEDS) == 1.0
+    assert D.sequential_p(0.0, kind, 3, MAX_SEEDS) == 0.0
+    assert np.all(f >= GRID), f"F below the nominal p: {dict(zip(GRID, f, strict=True))}"
+    assert D.sequential_p(0.05, kind, 3, MAX_SEEDS) > 0.1, "8 looks inflate 0.05 past 0.1"
+
+
+@pytest.mark.parametrize("kind", ["paired", "one_sided"])
+def test_single_look_needs_no_correction(kind):
+    """One planned look: F is the identity up to Monte Carlo error (the t-test is exact)."""
+    f = np.array([D.sequential_p(q, kind, 10, 10) for q in GRID])
+    mc = 4 * np.sqrt(GRID * (1 - GRID) / S.N_SIMS)
+    assert np.all(np.abs(f - GRID) <= mc), f"F - identity: {f - GRID}"
+
+
+@pytest.mark.parametrize("kind", ["welch", "welch_one_sided"])
+def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
+    """Single comparisons simulated afresh (another seed) at sd ratios on and off SD_RATIOS:
+    rejecting when the repeated p-value is <= alpha happens in at most alpha of them."""
+    n_sims, rng = 40_000, np.random.default_rng(61)
+    level = S._nominal_level(kind, 3, MAX_SEEDS, ALPHA)  # reject iff the minimum p <= level
+    assert S.sequential_p(level, kind, 3, MAX_SEEDS) <= ALPHA
+    rates = {}
+    for ratio in (1.0, 1.5, 3.0, 5.0, 7.0, 10.0, 16.0, 40.0):
+        a = rng.standard_normal((n_sims, MAX_SEEDS))
+        b = ratio * rng.standard_normal((n_sims, MAX_SEEDS))
+        min_p = np.ones(n_sims)
+        for n in range(3, MAX_SEEDS + 1):
+            est, se, df = S._welch(a[:, :n].mean(1), a[:, :n].var(1, ddof=1), n,
+                                   b[:, :n].mean(1), b[:, :n].var(1, ddof=1), n)
+            p = S._p_diff(est, se, df) if kind == "welch" else special.stdtr(df, -est / se)
+            min_p = np.minimum(min_p, p)
+        rates[ratio] = float(np.mean(min_p <= level))
+    print(f"{kind}: rejection rate by sd ratio {rates}")
+    bound = _bound(ALPHA, n_sims)
+    assert max(rates.values()) <= bound, f"{rates} exceed {bound:.4f}"
+    assert max(rates.values()) > ALPHA - 0.005, f"worst case far from alpha: {rates}"
+
+
+def test_re_exports_and_bad_arguments():
+    assert D.sequential_p is S.sequential_p and D.holm is S.holm
+    assert D.look_schedule is S.look_schedule
+    with pytest.raises(ValueError, match="kind"):
+        D.sequential_p(0.1, "binomial", 3, 10)
+    with pytest.raises(ValueError, match="last_look"):
+        D.sequential_p(0.1, "paired", 5, 4)
+
+
+def test_look_schedule():
+    assert D.look_schedule(D.Analysis(), 4) == list(range(3, 11))
+    assert D.look_schedule(D.Analysis(min_seeds=4, max_seeds=6), 8) == [4, 5, 6, 7, 8]
+
+
+# ---- the nominal tests agree with scipy and statsmodels ----
+
+def _two_groups(n: int, paired: bool, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(0, 0.003, n)
+    a = BASE + shared + rng.normal(0, 0.0026, n)
+    b = BASE + 0.002 + (shared if paired else rng.normal(0, 0.003, n)) + rng.normal(0, 0.0026, n)
+    return a, b
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_nominal_and_sequential_p_match_scipy_and_statsmodels(paired):
+    a, b = _two_groups(7, paired)
+    analysis = D.Analysis(paired=paired)
+    (v,) = D.decide(dict(enumerate(a)), {"x": dict(enumerate(b))}, analysis)
+    if paired:
+        nominal = [stats.ttest_rel(b[:n], a[:n]).pvalue for n in range(3, 8)]
+        tost = [ttost_paired(b[:n], a[:n], -MARGIN, MARGIN)[0] for n in range(3, 8)]
+        ci95 = stats.ttest_rel(b, a).confidence_interval()
+        assert (v.ci95_low, v.ci95_high) == pytest.approx((ci95.low, ci95.high), rel=1e-9)
+    else:
+        nominal = [stats.ttest_ind(b[:n], a[:n], equal_var=False).pvalue for n in range(3, 8)]
+        tost = [ttost_ind(b[:n], a[:n], -MARGIN, MARGIN, usevar="unequal")[0] for n in range(3, 8)]
+    kind, one_sided = ("paired", "one_sided") if paired else ("welch", "welch_one_sided")
+    assert v.p_diff == pytest.approx(nominal[-1], rel=1e-9)
+    assert v.p_equiv == pytest.approx(tost[-1], rel=1e-9)
+    assert v.p_diff_seq == D.sequential_p(min(nominal), kind, 3, MAX_SEEDS)
+    assert v.p_equiv_seq == D.sequential_p(min(tost), one_sided, 3, MAX_SEEDS)
+    assert v.p_diff_holm == pytest.approx(v.p_diff_seq)  # one comparison: Holm changes nothing
+    welch = stats.ttest_ind(b, a, equal_var=False)
+    assert (v.welch_diff, v.welch_p) == pytest.approx((b.mean() - a.mean(), welch.pvalue), rel=1e-9)
+    assert v.ci_low < v.ci95_low < v.diff < v.ci95_high < v.ci_high
+
+
+def test_holm_matches_statsmodels_on_known_p_values():
+    p = [0.01, 0.04, 0.03, 0.005]
+    np.testing.assert_allclose(D.holm(p), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(D.holm(p), multipletests(p, method="holm")[1])
+    q = [0.2, 0.9, 0.5, 0.01, 0.01, 0.3]
+    np.testing.assert_allclose(D.holm(q), multipletests(q, method="holm")[1])
+
+
+def test_holm_spreads_alpha_over_the_comparisons():
+    """The same data decided alone is 'better'; among three similar comparisons Holm adjusts."""
+    a = {s: BASE for s in range(3)}
+    b = {0: BASE + 0.010, 1: BASE + 0.013, 2: BASE + 0.011}
+    alone = D.decide(a, {"x": b}, D.Analysis(), extras=False)[0]
+    three = D.decide(a, {"x": b, "y": dict(b), "z": dict(b)}, D.Analysis(), extras=False)[0]
+    assert three.p_diff_seq == alone.p_diff_seq
+    assert three.p_diff_holm == pytest.approx(min(1.0, 3 * alone.p_diff_seq))
+
+
+# ---- effect, planning, sentences ----
+
+def test_extras_leave_the_decision_unchanged_and_plan_seeds():
+    a, b = _two_groups(5, True, seed=7)
+    analysis = D.Analysis()
+    full = D.decide(dict(enumerate(a)), {"x": dict(enumerate(b))}, analysis)[0]
+    fast = D.decide(dict(enumerate(a)), {"x": dict(enumerate(b))}, analysis, extras=False)[0]
+    for field in ("kind", "p_diff_holm", "p_equiv_holm", "ci_low", "ci_high", "welch_p"):
+        assert getattr(full, field) == getattr(fast, field), field
+    assert full.kind == "undecided", full
+    assert full.seeds_to_settle is not None and full.seeds_to_settle >= full.n
+    both = (full.seeds_for_difference, full.seeds_for_equivalence)
+    assert full.seeds_to_settle == min(x for x in both if x is not None)
+    assert "would settle it" in full.sentence(analysis)
+
+
+def test_planning_needs_fewer_seeds_for_larger_effects_and_is_fast():
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 0.004, 4)
+    noise -= noise.mean()  # observed differences exactly 0.3, 0.5 and 1.0 points
+    base = {s: BASE for s in range(4)}
+    deltas = (0.003, 0.005, 0.010)
+    variants = {f"d{d}": {s: BASE + d + noise[s] for s in range(4)} for d in deltas}
+    D.decide(base, variants, D.Analysis())  # warm the caches
+    start = time.perf_counter()
+    verdicts = D.decide(base, variants, D.Analysis())
+    elapsed = time.perf_counter() - start
+    needed = [v.seeds_for_difference for v in verdicts]
+    assert all(v.kind == "undecided" for v in verdicts), [v.kind for v in verdicts]
+    assert None not in needed and needed == sorted(needed, reverse=True), needed
+    assert elapsed < 0.3, f"planning three comparisons took {elapsed:.2f} s"
+    # Bracket: more seeds than one unrepeated look at alpha/3 would need, fewer than
+    # Bonferroni over all (at most 28 counted) looks would.
+    effect = deltas[1] / np.std(noise, ddof=1)
+    single = TTestPower().solve_power(effect_size=effect, alpha=ALPHA / 3, power=0.8)
+    bonferroni = TTestPower().solve_power(effect_size=effect, alpha=ALPHA / 3 / 28, power=0.8)
+    assert math.ceil(single) < needed[1] <= math.ceil(bonferroni), (single, needed[1], bonferroni)
+
+
+def test_simultaneous_interval_covers_at_every_look():
+    """One comparison, true difference +0.3 points: the simultaneous CI of every look covers it
+    in all but alpha of the experiments (exact for the paired t under normality)."""
+    n_exp, delta = 1000, 0.003
+    rng = np.random.default_rng(51)
+    shared = rng.normal(0, REALISTIC[0], (n_exp, MAX_SEEDS))
+    a = BASE + shared + rng.normal(0, REALISTIC[1], (n_exp, MAX_SEEDS))
+    b = BASE + delta + shared + rng.normal(0, REALISTIC[1], (n_exp, MAX_SEEDS))
+    missed = 0
+    for e in range(n_exp):
+        for n in range(3, MAX_SEEDS + 1):
+            (v,) = D.decide(dict(enumerate(a[e, :n])), {"x": dict(enumerate(b[e, :n]))},
+                            D.Analysis(), extras=False)
+            if not v.ci_low <= delta <= v.ci_high:
+                missed += 1
+                break
+    rate = missed / n_exp
+    print(f"simultaneous CI missed the truth at some look in {rate:.3f} of {n_exp} experiments")
+    assert rate <= _bound(ALPHA, n_exp), f"non-coverage {rate:.3f} > {_bound(ALPHA, n_exp):.3f}"
+
+
+def test_nothing_settles_a_coin_flip_at_the_margin():
+    """Observed difference at 0 with huge spread: no power for either question by 200 seeds."""
+    base = {s: BASE for s in range(3)}
+    var = {0: BASE - 0.05, 1: BASE + 0.05, 2: BASE}
+    (v,) = D.decide(base, {"x": var}, D.Analysis())
+    assert v.kind == "undecided" and v.seeds_to_settle is None
+    assert "no number of seeds up to 200 would settle it" in v.sentence(D.Analysis())
+
+
+def test_sentences():
+    analysis = D.Analysis()
+    base = {s: BASE + 0.001 * (s % 3) for s in range(6)}
+    better = {s: v + 0.0084 + 0.0002 * (s % 2) for s, v in base.items()}
+    same = {s: v + 0.0005 - 0.0001 * (s % 2) for s, v in base.items()}
+    verdicts = D.decide(base, {"better": better, "same": same}, analysis)
+    kinds = {v.name: v for v in verdicts}
+    assert kinds["better"].sentence(analysis).startswith("better by 0.85 points (simultaneous CI +")
+    assert kinds["same"].kind == "better" and kinds["same"].within_margin  # tiny but certain
+    assert "inside the ±0.50 points margin" in kinds["same"].sentence(analysis)
+
+
+# ---- probability of improvement, pairing ----
+
+def test_prob_improvement():
+    low, high = [0.80, 0.81, 0.82], [0.90, 0.91, 0.92]
+    assert D.prob_improvement(low, high, paired=True) == (1.0, 1.0, 1.0)
+    assert D.prob_improvement([0.80, 0.81, 0.82], [0.90, 0.91], paired=False) == (1.0, 1.0, 1.0)
+    assert D.prob_improvement([1.0, 2.0], [1.5, 3.0], paired=False)[0] == 0.75
+    assert D.prob_improvement([1.0, 2.0], [1.0, 2.0], paired=True)[0] == 0.5  # ties count half
+    point, low, high = D.prob_improvement([0.9], [0.95], paired=True)
+    assert point == 1.0 and math.isnan(low) and math.isnan(high)
+    a, b = _two_groups(8, True)
+    point, low, high = D.prob_improvement(a, b, paired=True)
+    assert 0 <= low <= point <= high <= 1 and high - low > 0.1
+
+
+def test_pairing_shows_in_correlation_and_se_ratio():
+    a, b = _two_groups(10, True)
+    v = D.decide(dict(enumerate(a)), {"x": dict(enumerate(b))}, D.Analysis(), extras=False)[0]
+    assert v.correlation == pytest.approx(stats.pearsonr(a, b)[0])
+    paired_se = np.std(b - a, ddof=1) / math.sqrt(10)
+    welch_se = math.sqrt(a.var(ddof=1) / 10 + b.var(ddof=1) / 10)
+    assert v.se_ratio == pytest.approx(welch_se / paired_se)
+    assert v.se_ratio > 1.2  # the shared seed effect (sd 0.003) is what pairing removes
+    u = D.decide(dict(enumerate(a)), {"x": dict(enumerate(b))}, D.Analysis(paired=False),
+                 extras=False)[0]
+    assert math.isnan(u.correlation) and math.isnan(u.se_ratio)
+
+
+# ---- Analysis ----
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(alpha=0.0), "alpha"), (dict(alpha=1.5), "alpha"), (dict(margin=-0.01), "margin"),
+    (dict(min_seeds=1), "min_seeds"), (dict(min_seeds=5, max_seeds=4), "min_seeds"),
+    (dict(power=1.0), "power"), (dict(alpha=float("nan")), "alpha"),
+])
+def test_analysis_validation(bad, message):
+    with pytest.raises(ValueError, match=message):
+        D.Analysis(**bad)
+
+
+def test_analysis_round_trip_and_description():
+    analysis = D.Analysis(metric="final_test_loss", margin=0.01, paired=False, max_seeds=12)
+    assert D.Analysis.from_dict(analysis.to_dict()) == analysis
+    with pytest.raises(ValueError, match="valid keys.*margin"):
+        D.Analysis.from_dict({"margn": 0.01})
+    text = D.Analysis().describe()
+    assert "margin ±0.50 points" in text and "Holm" in text and "3..10 seeds" in text
+    assert "Welch" in analysis.describe()
+
+
+# ---- degenerate inputs ----
+
+def test_two_seeds_are_undecided_with_a_reason():
+    (v,) = D.decide({0: 0.90, 1: 0.91}, {"x": {0: 0.95, 1: 0.96}}, D.Analysis())
+    assert v.kind == "undecided" and v.reason == "needs at least 3 seeds, has 2" and v.n == 2
+    assert v.sentence(D.Analysis()) == "undecided after 2 seeds: needs at least 3 seeds, has 2"
+    assert v.diff == pytest.approx(0.05)
+
+
+def test_diverged_runs_drop_their_pair():
+    base = {0: 0.90, 1: float("nan"), 2: 0.905, 3: 0.898, 4: 0.902}
+    var = {0: 0.91, 1: 0.92, 2: None, 3: 0.907, 4: 0.913, 5: 0.95}
+    (v,) = D.decide(base, {"x": var}, D.Analysis(), extras=False)
+    assert v.n == 3  # seeds 0, 3, 4: the only ones finite in both groups
+    assert v.diff == pytest.approx(np.mean([0.01, 0.009, 0.011]))
+    all_b, all_a = [0.91, 0.92, 0.907, 0.913, 0.95], [0.90, 0.905, 0.898, 0.902]
+    assert v.welch_diff == pytest.approx(np.mean(all_b) - np.mean(all_a))  # all finite values
+    (u,) = D.decide(base, {"x": var}, D.Analysis(paired=False), extras=False)
+    assert u.n == 4  # unpaired: each group's finite values, the first 4 of each
+
+
+def test_zero_spread():
+    base = {s: BASE for s in range(4)}
+    (same,) = D.decide(base, {"x": dict(base)}, D.Analysis())
+    assert same.kind == "equivalent" and same.p_equiv == 0.0 and same.p_diff == 1.0
+    assert same.reason.startswith("zero spread")
+    (up,) = D.decide(base, {"x": {s: BASE + 0.001 for s in range(4)}}, D.Analysis())
+    assert up.kind == "better" and up.within_margin
+    assert up.ci_low == up.ci_high == pytest.approx(0.001)
+    (none,) = D.decide(base, {"x": dict(base)}, D.Analysis(margin=0.0))
+    assert none.kind == "undecided"

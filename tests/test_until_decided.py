@@ -1,0 +1,135 @@
+"""--until-decided and the seed plan of --list, end to end on real files: the loop trains a
+seed of every group per round, decides from the records on disk, resumes, and stops."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import EXPERIMENTS
+from gluon_resnet.runs.jobs import Outcome
+from gluon_resnet.runs.runner import run_until_decided
+from gluon_resnet.store import RunStore
+from test_run_all import run_cli
+
+PAIR = "conv_bn_relu,bn_relu_conv"
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    """A real smoke grid of two orderings, capped at 3 seeds."""
+    results = tmp_path_factory.mktemp("results")
+    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--until-decided",
+                   "--max-seeds", "3", results=results)
+    return results, RunStore(results / "orderings" / "smoke"), proc
+
+
+def test_rounds_train_one_seed_of_every_group_up_to_the_cap(capped):
+    _, store, proc = capped
+    seeds = sorted((r["config"]["seed"], r["config"]["ordering"]) for r in store.records())
+    assert [s for s, _ in seeds] == [0, 0, 1, 1, 2, 2]
+    for k in (1, 2, 3):
+        assert f"round {k} (seed {k - 1}, 2 runs" in proc.stdout
+    assert "after 3 round(s)" in proc.stdout
+    assert ("stopped at the cap of 3 seeds" in proc.stdout
+            or "every comparison has a verdict" in proc.stdout)
+    info = json.loads((store.root / "experiment.json").read_text())
+    assert info["analysis"]["max_seeds"] == 3 and info["analysis"]["paired"] is True
+    report = (store.root / "report.md").read_text()
+    assert "## Against the baseline: verdicts" in report
+    assert "bn_relu_conv" in report.split("## Against the baseline: verdicts")[1]
+    assert "--seeds 0,1,2" in report and "--until-decided" not in report.split("To reproduce")[1]
+    assert (store.root / "paired_differences.png").exists()
+
+
+def test_interrupted_loop_resumes_without_retraining(capped):
+    results, store, _ = capped
+    before = {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")}
+    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--until-decided",
+                   "--max-seeds", "3", results=results)
+    assert proc.stdout.count("skipped") == 6 and "training" not in proc.stdout
+    assert {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")} == before
+
+
+def test_list_shows_the_seeds_each_comparison_needs(capped):
+    results, _, _ = capped
+    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--seeds", "0-2", "--list",
+                   results=results)
+    assert "seeds needed (final_test_acc, margin ±0.50 points, paired" in proc.stdout
+    assert "bn_relu_conv:" in proc.stdout.split("seeds needed")[1]
+
+
+def fake_record(cfg, final_acc: float) -> dict:
+    """A completed record of `cfg` whose last epoch reads final_acc (no training needed)."""
+    epochs = [{"epoch": e, "train_loss": 0.5, "train_acc": 0.8, "test_loss": 0.5,
+               "test_acc": final_acc, "lr": cfg.lr, "seconds": 1.0, "images_per_sec": 100.0}
+              for e in range(1, cfg.epochs + 1)]
+    return {"schema_version": 1, "run_id": cfg.run_id, "experiment": "orderings",
+            "profile": "smoke", "config": cfg.to_dict(), "status": "completed", "error": None,
+            "params": 1, "environment": {}, "started": "2026-01-01T00:00:00",
+            "finished": "2026-01-01T00:01:00", "wall_seconds": 60.0, "epochs": epochs}
+
+
+class Scripted:
+    """An executor (the protocol every executor follows) that writes each job's record with a
+    final accuracy from `accuracy(cfg)` instead of training: the loop's logic, in seconds."""
+
+    workers = 1
+
+    def __init__(self, accuracy):
+        self.accuracy, self.seeds = accuracy, []
+
+    def gpu_count(self) -> int:
+        return 0
+
+    def run(self, jobs, store, data_dir, tally) -> None:
+        for job in jobs:
+            self.seeds.append(job.cfg.seed)
+            record = fake_record(job.cfg, self.accuracy(job.cfg))
+            store.write(record)
+            tally.add(job, Outcome.of(record))
+
+
+def test_the_loop_stops_by_itself_at_the_first_look_that_decides(tmp_path):
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    rng = np.random.default_rng(0)
+    gap = Scripted(lambda cfg: (0.80 if cfg.ordering == "conv_bn_relu" else 0.90)
+                   + rng.normal(0, 0.003))  # a 10-point gap in 0.3-point noise
+    lines: list[str] = []
+    decided = run_until_decided(exp, "smoke", store, gap, max_seeds=10, results_dir=tmp_path,
+                                command="test", device_note="test",
+                                axes={"ordering": ("conv_bn_relu", "bn_relu_conv")},
+                                log=lines.append)
+    assert [d.verdict.kind for d in decided] == ["better"]
+    assert gap.seeds == [0, 0, 1, 1, 2, 2]  # no verdict before 3 seeds (min_seeds), then one
+    assert any("every comparison has a verdict" in line for line in lines)
+    assert (store.root / "report.md").exists()
+
+
+def test_the_loop_stops_at_the_cap_when_nothing_separates(tmp_path):
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    rng = np.random.default_rng(1)
+    noise = Scripted(lambda cfg: 0.85 + rng.normal(0, 0.05))  # no difference, huge spread
+    decided = run_until_decided(exp, "smoke", store, noise, max_seeds=4, results_dir=tmp_path,
+                                command="test", device_note="test",
+                                axes={"ordering": ("conv_bn_relu", "relu_preact")},
+                                log=lambda line: None)
+    assert [d.verdict.kind for d in decided] == ["undecided"]
+    assert noise.seeds == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert decided[0].verdict.seeds_to_settle is None or decided[0].verdict.seeds_to_settle > 4
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--max-seeds", "4"], "--max-seeds caps --until-decided"),
+    (["--until-decided", "--seeds", "0-3"], "not with --seeds"),
+    (["--until-decided", "--max-seeds", "0"], "--max-seeds must be >= 1"),
+])
+def test_until_decided_usage_mistakes_exit_2(args, expected, capsys):
+    import run_all
+
+    with pytest.raises(SystemExit) as exit_:
+        run_all.main(["--profile", "smoke", *args])
+    assert exit_.value.code == 2 and expected in capsys.readouterr().err
