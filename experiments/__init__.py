@@ -1,6 +1,20 @@
-"""Experiment definitions (data, not code paths): name -> Experiment."""
+"""Experiment definitions (data, not code paths): name -> Experiment; and `find`, which also
+loads an experiment from a TOML file (see README.md here for the format)."""
+from gluon_resnet.runs.experiment import Experiment
+from gluon_resnet.runs.experiment_file import load_experiment_file
+
 from . import depth, orderings, seed_notebook
 
 EXPERIMENTS = {
     e.name: e for e in (orderings.EXPERIMENT, seed_notebook.EXPERIMENT, depth.EXPERIMENT)
 }
+
+
+def find(name: str) -> Experiment:
+    """A built-in experiment by name, or the one a .toml file defines; ValueError otherwise."""
+    if name.endswith(".toml"):
+        return load_experiment_file(name)
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; valid experiments: "
+                         f"{', '.join((*EXPERIMENTS, 'all'))}, or a path to a .toml file")
+    return EXPERIMENTS[name]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -43,6 +44,8 @@ class RunConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # JSON, TOML and the CLI give loose types
+            object.__setattr__(self, f.name, coerce(f.name, getattr(self, f.name)))
         check_arch(self.arch)
         check_ordering(self.ordering)
         _choice("init", self.init, INITS)
@@ -61,8 +64,6 @@ class RunConfig:
                              f"got {self.momentum} and {self.weight_decay}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        # JSON round trips turn tuples into lists; keep the dataclass hashable.
-        object.__setattr__(self, "lr_steps", tuple(int(s) for s in self.lr_steps))
 
     @property
     def run_id(self) -> str:
@@ -79,10 +80,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; valid keys: {sorted(known)}")
+        for name in d:
+            check_field(name)
         return cls(**d)
 
     def replace(self, **changes: Any) -> "RunConfig":
@@ -97,3 +96,78 @@ def _choice(name: str, value: str, valid) -> None:
 def _positive(name: str, value) -> None:
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+FIELD_TYPES = typing.get_type_hints(RunConfig)
+_TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
+
+
+def check_field(name: str) -> str:
+    """`name` if it is a RunConfig field, else ValueError listing the fields."""
+    if name not in FIELD_TYPES:
+        raise ValueError(f"unknown config field {name!r}; valid fields: {', '.join(FIELDS)}")
+    return name
+
+
+def describe_type(name: str) -> str:
+    """What a field accepts, in words: 'a float', 'true or false, or none', ..."""
+    hint = FIELD_TYPES[check_field(name)]
+    args = typing.get_args(hint)
+    if type(None) in args:
+        inner = next(a for a in args if a is not type(None))
+        return f"{_WORDS.get(inner, inner)} or none"
+    if typing.get_origin(hint) is tuple:
+        return "a list of integers such as 3,6 (or [] for none)"
+    return _WORDS[hint]
+
+
+_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a name"}
+
+
+def coerce(name: str, value: Any) -> Any:
+    """`value` (from Python, JSON or TOML) as field `name`'s type; ValueError saying what the
+    field expects. An int is a float where a float is expected, never the other way round."""
+    hint = FIELD_TYPES[check_field(name)]
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
+            return tuple(int(v) for v in value)
+    elif hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif hint is int and _is_int(value):
+        return int(value)
+    elif hint in (bool, str) and isinstance(value, hint):
+        return value
+    raise ValueError(f"{name} expects {describe_type(name)}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Command-line text as field `name`'s type (`--set lr=0.1`, `--grid final_bn_relu=none`)."""
+    hint = FIELD_TYPES[check_field(name)]
+    word = text.strip()
+    if type(None) in typing.get_args(hint) and word.lower() in _NONE:
+        return None
+    if typing.get_origin(hint) is tuple:
+        inner = word.strip("[]()")
+        try:
+            return coerce(name, [int(v) for v in inner.split(",") if v.strip()])
+        except ValueError:
+            raise ValueError(f"{name} expects {describe_type(name)}, got {text!r}") from None
+    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    try:
+        if base is bool:
+            if word.lower() not in _TRUE + _FALSE:
+                raise ValueError
+            return word.lower() in _TRUE
+        return coerce(name, base(word)) if base in (int, float) else word
+    except ValueError:
+        raise ValueError(f"{name} expects {describe_type(name)}, got {text!r}") from None

@@ -133,11 +133,11 @@ def test_bad_arguments_exit_2_with_the_valid_names(args, expected, capsys):
 
 
 def test_seed_parsing():
-    import run_all
+    from gluon_resnet.runs.cli import parse_seeds
 
-    assert run_all.parse_seeds("0-4") == (0, 1, 2, 3, 4)
-    assert run_all.parse_seeds("0,2,7") == (0, 2, 7)
-    assert run_all.parse_seeds("3-4,9,3") == (3, 4, 9)
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0,2,7") == (0, 2, 7)
+    assert parse_seeds("3-4,9,3") == (3, 4, 9)
 
 
 def test_missing_dataset_is_an_error_message_not_a_traceback(tmp_path, capsys):

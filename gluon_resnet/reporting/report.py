@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
-from . import plots, stats
+from . import export, plots, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, shared_config, varying_fields)
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
@@ -212,11 +212,17 @@ def write_report(root: Path) -> Path:
         lines += section_verdicts(decided, analysis, source)
         lines += section_descriptive(decided, analysis)
         figures = plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
+        table = {g.label: group_row(g) for g in groups}
+        export.write_csv(export.summary_rows(groups, fields, table, decided), root / "summary.csv")
+        lines += ["Tables as CSV: [runs.csv](runs.csv) (one row per run and epoch), "
+                  "[summary.csv](summary.csv) (the main table and the verdicts).", ""]
         lines += ["## Figures", ""] + [f"![{Path(png).stem}]({png})\n\n{cap}.\n"
                                        for cap, png in figures]
     else:
         lines += ["No completed runs yet: no statistics or figures.", ""]
     lines += section_paper()
+    if records:
+        export.write_csv(export.run_rows(records), root / "runs.csv")
     path = root / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

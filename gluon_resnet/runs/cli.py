@@ -1,0 +1,127 @@
+"""The command line's options (run_all.py): their definitions, help with examples, parsing
+of seeds and comma lists, and the command that reproduces a grid. Validation of names and
+values happens where they are used (RunConfig, Experiment, the executors)."""
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from .executors import KINDS
+from .experiment import PROFILES
+from .overrides import as_text
+
+USAGE = """Train every run of an experiment grid that is not on disk yet, then write its report.
+
+    python run_all.py                          # experiment `orderings`, profile auto
+    python run_all.py --profile smoke          # seconds, to check the set-up
+    python run_all.py --list                   # what would run, estimated times, seeds needed
+    python run_all.py --until-decided          # add seeds until every comparison has a verdict
+    python run_all.py --report-only            # rebuild report.md from the run files
+    python run_all.py --gpus 0,1,2,3 --parallel   # independent runs side by side, one per GPU
+    python run_all.py --workers 2              # ... or N processes on the CPU
+    python run_all.py --executor ray --ray-address auto   # each run a task on a Ray cluster
+"""
+
+EXAMPLES = """ablations without editing the package:
+    --set lr=0.1 --set momentum=0.9            # any RunConfig field, for every run of the grid
+    --set final_bn_relu=false --set augment=true
+    --grid momentum=0,0.9 --grid width=0.25,0.5   # any field as an axis of the grid
+    --grid lr_steps=[3],[3,6] --orderings conv_bn_relu,bn_relu_conv
+    --experiment experiments/lr_ablation.toml  # an experiment defined in a TOML file
+    --experiment ~/my_ablation.toml --profile smoke --list
+
+Fields: arch, ordering, width, final_bn_relu, size, train_per_class, test_per_class, augment,
+lr, batch_size, epochs, momentum, weight_decay, init, schedule, lr_steps, lr_factor, seed.
+Each run's id hashes its whole config, so overridden settings make new runs (and appear in
+the report's "What was run" and its command to reproduce).
+"""
+
+RAY_FLAGS = ("address", "checkpoint_uri", "num_cpus", "num_gpus", "max_retries")
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'0-4' or '0,2,7' or '0-2,9'."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            seeds.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad seeds {text!r}: use a range like 0-4, a list like 0,2,7, or both") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"bad seeds {text!r}: seeds are integers >= 0")
+    return tuple(dict.fromkeys(seeds))
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """'a,b' -> ('a', 'b'); the names are checked where they are used (RunConfig)."""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def build_parser(experiments: tuple[str, ...]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=USAGE, epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--experiment", default=("orderings",), type=comma_list,
+                   help=f"comma-separated, or all: {', '.join(experiments)} (default "
+                        "orderings), or a path to an experiment .toml file")
+    p.add_argument("--profile", default="auto", choices=("auto", *PROFILES),
+                   help="auto (default): full with a GPU, quick on a CPU")
+    p.add_argument("--orderings", type=comma_list, help="subset of the orderings, e.g. a,b")
+    p.add_argument("--archs", type=comma_list, help="networks (rows of gluon_resnet.ARCHS)")
+    p.add_argument("--seeds", type=parse_seeds, help="e.g. 0-9 or 0,3,5 (replaces the grid's seeds)")
+    p.add_argument("--epochs", type=int, help="replace the profile's number of epochs")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field for every run, e.g. --set lr=0.1 (repeatable)")
+    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="make a config field an axis of the grid, e.g. --grid momentum=0,0.9")
+    p.add_argument("--data-dir", help="folder with the four Fashion-MNIST IDX files (.gz or not)")
+    p.add_argument("--results-dir", default="results", help="default: results")
+    p.add_argument("--gpus", help="GPU ids, e.g. 0 or 0,1 (data-parallel); default: all MXNet sees")
+    p.add_argument("--report-only", action="store_true", help="rebuild the reports from disk, train nothing")
+    p.add_argument("--list", action="store_true",
+                   help="show the runs, their estimated time and the seeds each comparison needs")
+    p.add_argument("--fresh", action="store_true", help="delete these runs' records and checkpoints first")
+    p.add_argument("--until-decided", action="store_true",
+                   help="train one seed of every group per round (0, 1, ...) until every "
+                        "comparison with the baseline has a verdict, or --max-seeds")
+    p.add_argument("--max-seeds", type=int, help="cap of --until-decided (default: the "
+                   "experiment's declared cap, 10)")
+    g = p.add_argument_group("running runs side by side (default: one after another, in this process)")
+    g.add_argument("--executor", choices=KINDS, help="sequential (default), local (worker "
+                   "processes on this machine: --parallel/--workers), or ray (tasks on a Ray cluster)")
+    g.add_argument("--parallel", action="store_true", help="one worker process per GPU (--gpus, "
+                   "default all MXNet sees); on a CPU-only machine, one per core (or --workers N)")
+    g.add_argument("--workers", type=int, help="number of local worker processes (implies "
+                   "--parallel); with GPUs, spread round-robin over them")
+    g.add_argument("--ray-address", help="Ray cluster to join: auto, host:port or ray://host:10001 "
+                   "(default: $RAY_ADDRESS, else a new local Ray instance)")
+    g.add_argument("--checkpoint-uri", help="Ray: worker-side folder (path or file:// URI) for "
+                   "records and checkpoints of running tasks (default: "
+                   "~/.cache/gluon-resnet-orderings/ray-checkpoints on each worker)")
+    g.add_argument("--ray-num-cpus", type=float, help="Ray: CPUs per run's task (default 1)")
+    g.add_argument("--ray-num-gpus", type=float,
+                   help="Ray: GPUs per run's task (default 1 if the cluster has GPUs, else 0)")
+    g.add_argument("--ray-max-retries", type=int,
+                   help="Ray: re-runs of a task whose worker died, each resuming (default 3)")
+    return p
+
+
+def command_line(args: argparse.Namespace, experiment: str, profile: str, sets: dict,
+                 grids: dict) -> str:
+    """The exact command that reproduces this experiment x profile."""
+    parts = ["python", "run_all.py", "--experiment", experiment, "--profile", profile]
+    for flag in ("orderings", "archs"):
+        if getattr(args, flag):
+            parts += [f"--{flag}", ",".join(getattr(args, flag))]
+    if args.seeds:
+        parts += ["--seeds", ",".join(map(str, args.seeds))]
+    if args.epochs:
+        parts += ["--epochs", str(args.epochs)]
+    for name, value in sets.items():
+        parts += ["--set", f"{name}={as_text(value)}"]
+    for name, values in grids.items():
+        parts += ["--grid", f"{name}=" + ",".join(as_text(v) for v in values)]
+    if args.until_decided:
+        parts += ["--until-decided"] + (["--max-seeds", str(args.max_seeds)] if args.max_seeds else [])
+    return shlex.join(parts)

@@ -1,0 +1,172 @@
+"""Ablations without editing the package: --set / --grid over any RunConfig field, TOML
+experiment files, and the CSV tables beside every report, on real (smoke) runs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from gluon_resnet.config import RunConfig, coerce, parse_value
+from gluon_resnet.runs.experiment_file import ExperimentFileError, load_experiment_file
+from gluon_resnet.runs.overrides import as_text, parse_grid, parse_set, split_values
+from gluon_resnet.store import RunStore
+from test_run_all import ROOT, run_cli
+
+PAIR = "conv_bn_relu,bn_relu_conv"
+
+
+@pytest.mark.parametrize("field, text, value", [
+    ("epochs", "3", 3),                      # int
+    ("lr", "0.1", 0.1), ("lr", "1", 1.0),    # float (an integer is a float there)
+    ("augment", "true", True), ("augment", "No", False),           # bool
+    ("final_bn_relu", "none", None), ("final_bn_relu", "false", False),  # optional bool
+    ("train_per_class", "null", None), ("train_per_class", "50", 50),    # optional int
+    ("lr_steps", "3,6", (3, 6)), ("lr_steps", "[3,6]", (3, 6)), ("lr_steps", "[]", ()),  # tuple
+    ("ordering", "bn_relu_conv", "bn_relu_conv"),                  # str
+])
+def test_values_parse_to_the_fields_type(field, text, value):
+    got = parse_value(field, text)
+    assert got == value and type(got) is type(value)
+    assert parse_value(field, as_text(got)) == got  # the reproduce command round-trips
+
+
+@pytest.mark.parametrize("field, text, message", [
+    ("epochs", "1.5", "epochs expects an integer, got '1.5'"),
+    ("lr", "fast", "lr expects a number, got 'fast'"),
+    ("augment", "maybe", "augment expects true or false, got 'maybe'"),
+    ("final_bn_relu", "2", "final_bn_relu expects true or false or none"),
+    ("lr_steps", "3,x", "lr_steps expects a list of integers"),
+    ("lrr", "1", "unknown config field 'lrr'; valid fields: arch, ordering, width"),
+])
+def test_bad_values_say_what_was_expected(field, text, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        parse_value(field, text)
+
+
+def test_config_checks_types_from_json_and_toml():
+    assert RunConfig(lr=1).lr == 1.0 and RunConfig(lr_steps=[1, 2]).lr_steps == (1, 2)
+    for field, bad in [("epochs", True), ("epochs", 2.0), ("lr", "0.1"), ("augment", 1),
+                       ("lr_steps", [1.5])]:
+        with pytest.raises(ValueError, match=f"{field} expects"):
+            RunConfig(**{field: bad})
+    assert coerce("final_bn_relu", None) is None
+
+
+def test_grid_splitting_respects_brackets():
+    assert split_values("[3],[3,6],[]") == ["[3]", "[3,6]", "[]"]
+    assert parse_grid("lr_steps=[3],[3,6]") == ("lr_steps", ((3,), (3, 6)))
+    assert parse_grid("momentum=0,0.9,0") == ("momentum", (0.0, 0.9))
+    assert parse_set("final_bn_relu=none") == ("final_bn_relu", None)
+    with pytest.raises(ValueError, match="write field=value"):
+        parse_set("lr")
+
+
+@pytest.fixture(scope="module")
+def momentum_grid(tmp_path_factory):
+    """A --grid over a field no experiment varies, end to end on the smoke profile."""
+    results = tmp_path_factory.mktemp("results")
+    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--grid", "momentum=0,0.9",
+                   "--set", "lr=0.1", results=results)
+    return results, RunStore(results / "orderings" / "smoke"), proc
+
+
+def test_grid_over_any_field_is_grouped_and_compared_within(momentum_grid):
+    _, store, _ = momentum_grid
+    records = store.records()
+    assert sorted((r["config"]["ordering"], r["config"]["momentum"]) for r in records) == [
+        ("bn_relu_conv", 0.0), ("bn_relu_conv", 0.9), ("conv_bn_relu", 0.0), ("conv_bn_relu", 0.9)]
+    assert {r["config"]["lr"] for r in records} == {0.1}
+    report = (store.root / "report.md").read_text()
+    assert "- varied: `ordering`, `momentum`" in report and "`lr=0.1`" in report
+    verdicts = report.split("## Against the baseline: verdicts")[1].split("\n## ")[0]
+    assert "| bn_relu_conv · momentum=0.0 |" in verdicts
+    assert "| bn_relu_conv · momentum=0.9 |" in verdicts
+    command = report.split("To reproduce:")[1]
+    assert "--set lr=0.1" in command and "--grid momentum=0.0,0.9" in command
+
+
+def test_csv_tables_read_back_equal_to_the_run_files(momentum_grid):
+    _, store, _ = momentum_grid
+    runs = pd.read_csv(store.root / "runs.csv")
+    records = {r["run_id"]: r for r in store.records()}
+    assert set(runs.run_id) == set(records)
+    for run_id, rows in runs.groupby("run_id"):
+        record = records[run_id]
+        assert list(rows.epoch) == [e["epoch"] for e in record["epochs"]]
+        assert list(rows.test_acc) == pytest.approx([e["test_acc"] for e in record["epochs"]])
+        assert list(rows.train_loss) == pytest.approx([e["train_loss"] for e in record["epochs"]])
+        assert list(rows.epoch_lr) == pytest.approx([e["lr"] for e in record["epochs"]])
+        assert list(rows["grad_norm.head"]) == pytest.approx(
+            [e["grad_norm"]["head"] for e in record["epochs"]])
+        assert set(rows.momentum) == {record["config"]["momentum"]}
+        assert set(rows.status) == {record["status"]}
+    summary = pd.read_csv(store.root / "summary.csv")
+    assert len(summary) == 4 and set(summary.momentum) == {0.0, 0.9}
+    for _, row in summary.iterrows():
+        finals = [r["epochs"][-1]["test_acc"] for r in records.values()
+                  if r["config"]["ordering"] == row.ordering
+                  and r["config"]["momentum"] == row.momentum]
+        assert row.final_test_acc_mean == pytest.approx(sum(finals) / len(finals))
+    assert set(summary.verdict.dropna()) <= {"better", "worse", "equivalent", "undecided"}
+
+
+def test_toml_experiment_end_to_end(tmp_path):
+    proc = run_cli("--experiment", "experiments/lr_ablation.toml", "--profile", "smoke",
+                   results=tmp_path)
+    store = RunStore(tmp_path / "lr_ablation" / "smoke")
+    assert len(store.records()) == 4, proc.stdout
+    info = json.loads((store.root / "experiment.json").read_text())
+    assert info["name"] == "lr_ablation" and info["analysis"]["margin"] == 0.005
+    report = (store.root / "report.md").read_text()
+    assert "--experiment experiments/lr_ablation.toml" in report
+    assert "| bn_relu_conv · lr=0.05 |" in report and "| bn_relu_conv · lr=0.1 |" in report
+
+
+BAD_FILES = [
+    ("name = 'x'\n[grid]\nlr = [0.1, 'fast']\n", "key 'grid.lr': expected a number, got 'fast'"),
+    ("name = 'x'\n[base]\nmomentun = 0.9\n", "key 'base.momentun': expected a RunConfig field"),
+    ("name = 'x'\nseeds = [1]\n", "key 'seeds': expected one of name, description"),
+    ("[base]\nlr = 0.1\n", "key 'name': expected a non-empty string"),
+    ("name = 'x'\n[grid]\nlr = 0.1\n", "key 'grid.lr': expected a non-empty list"),
+    ("name = 'x'\n[profiles.fast]\nnote = ''\n", "key 'profiles.fast': expected one of full"),
+    ("name = 'x'\n[analysis]\nbaseline = 'v2'\n", "baseline 'v2' is not among the orderings"),
+    ("name = 'x'\n[analysis]\nmargin = -1\n", "margin must be >= 0"),
+    ("name = 'x'\n[base\n", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_FILES)
+def test_malformed_files_name_the_file_key_and_expectation(tmp_path, text, message):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(ExperimentFileError) as err:
+        load_experiment_file(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "lr=fast"], "lr expects a number, got 'fast'"),
+    (["--set", "lrr=1"], "unknown config field 'lrr'; valid fields:"),
+    (["--set", "lr=-1"], "lr must be > 0"),
+    (["--grid", "momentum="], "give at least one value"),
+    (["--grid", "ordering=v9"], "unknown ordering 'v9'; valid orderings: conv_bn_relu"),
+    (["--orderings", "conv_bn_relu", "--grid", "ordering=bn_relu_conv"], "both set ordering"),
+    (["--set", "lr=0.1", "--grid", "lr=0.1,0.2"], "--set and --grid both set lr"),
+    (["--experiment", "nowhere.toml"], "nowhere.toml: cannot read the file"),
+])
+def test_bad_options_exit_2_with_a_message_and_no_traceback(args, message):
+    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--list", "--profile",
+                           "smoke", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_help_shows_two_examples_of_each_new_option():
+    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    examples = proc.stdout.split("ablations without editing the package:")[1]
+    for option in ("--set ", "--grid ", "--experiment "):
+        assert sum(line.lstrip().startswith(option) for line in examples.splitlines()) >= 2
