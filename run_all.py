@@ -4,15 +4,17 @@ every option with examples."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 import gluon_resnet  # noqa: F401  (threads + allocator set-up before MXNet loads)
 from experiments import EXPERIMENTS, find  # noqa: E402
 from gluon_resnet.idx import DatasetError  # noqa: E402
-from gluon_resnet.runs.cli import RAY_FLAGS, build_parser, command_line  # noqa: E402
+from gluon_resnet.runs.cli import (RAY_FLAGS, STORAGE_HINTS, build_parser,  # noqa: E402
+                                   storage_message)
 from gluon_resnet.runs.executors import (ExecutorOptions, UsageError,  # noqa: E402
-                                         executor_kind, make_executor)
+                                         executor_kind, gpu_count, make_executor)
 from gluon_resnet.runs.executors.ray_executor import RayMissing  # noqa: E402  (Ray: lazily)
 from gluon_resnet.runs.experiment import Experiment, expand  # noqa: E402
 from gluon_resnet.runs.overrides import axes_of, overrides_of  # noqa: E402
@@ -20,6 +22,7 @@ from gluon_resnet.runs.runner import (resolve_profile, run_experiment,  # noqa: 
                                       run_until_decided)
 from gluon_resnet.store import RunStore  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent
 # Options that set a grid axis, and the --set/--grid field each would collide with.
 AXIS_FLAGS = (("orderings", "ordering"), ("archs", "arch"), ("seeds", "seed"), ("epochs", "epochs"))
 
@@ -35,6 +38,24 @@ def check_flags(args: argparse.Namespace) -> None:
                          "not with --seeds, --list or --report-only")
     if args.max_seeds is not None and args.max_seeds < 1:
         raise ValueError("--max-seeds must be >= 1")
+    results = Path(args.results_dir or ROOT / "results").expanduser()
+    if results.exists() and not results.is_dir():
+        raise ValueError(f"--results-dir {results} is a file, not a folder: name a folder "
+                         "(it is created if missing)")
+    args.results_dir = results
+
+
+def check_gpus(gpus: list[int] | None, kind: str) -> None:
+    """GPUs named with --gpus must exist here (Ray assigns its own: --gpus is refused there)."""
+    if gpus is None or kind == "ray":
+        return
+    available = gpu_count()
+    missing = [g for g in gpus if not 0 <= g < available]
+    if missing:
+        raise ValueError(f"--gpus {','.join(map(str, gpus))}: GPU {missing} not available, "
+                         f"MXNet sees {available} GPU(s)" + (
+                             " (the CPU build of mxnet sees none: make run GPU=1 installs the "
+                             "CUDA build)" if available == 0 else ""))
 
 
 def experiments_of(args: argparse.Namespace) -> dict[str, tuple[Experiment, str]]:
@@ -80,29 +101,25 @@ def validate(args: argparse.Namespace, parser: argparse.ArgumentParser):
         progress=sys.stderr.isatty(), ray={k: getattr(args, k if k == "checkpoint_uri"
                                                else f"ray_{k}") for k in RAY_FLAGS})
     try:
-        executor_kind(options)
-    except UsageError as e:
+        check_gpus(gpus, executor_kind(options))
+    except (UsageError, ValueError) as e:
         parser.error(str(e))
     return experiments, axes, overrides, sets, grids, options
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 all well, 1 a run failed or a file could not be written, 2 a usage
+    mistake, 130 interrupted (everything finished so far is kept and resumes)."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `run_all.py --list | head`: end quietly
     parser = build_parser(tuple(EXPERIMENTS))
     args = parser.parse_args(argv)
     experiments, axes, overrides, sets, grids, options = validate(args, parser)
     kind = executor_kind(options)
     # --list needs a local pool's size, never a Ray connection; --report-only needs neither.
     wanted = not args.report_only and (kind == "local" or not args.list)
+    executor = None
     try:
         executor = make_executor(kind, options) if wanted else None
-    except RayMissing as e:  # the message says how to install it
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except ConnectionError as e:  # ray.init could not reach the cluster
-        print(f"error: cannot connect to the Ray cluster ({args.ray_address or 'RAY_ADDRESS'}): "
-              f"{e}", file=sys.stderr)
-        return 1
-    try:
         profile, device_note = resolve_profile(args.profile, executor, options.gpus)
         try:
             grids_of = {n: expand(e, profile, axes=axes, overrides=overrides)
@@ -110,25 +127,44 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:  # a name or value RunConfig rejects: a usage mistake
             parser.error(str(e))
         print(device_note, flush=True)
+        ok = True
         for name, runs in grids_of.items():
-            (exp, source), store = experiments[name], RunStore(Path(args.results_dir) / name / profile)
-            common = dict(results_dir=Path(args.results_dir), device_note=device_note,
-                          command=command_line(args, source, profile, sets, grids),
-                          data_dir=args.data_dir, fresh=args.fresh)
+            (exp, source), store = experiments[name], RunStore(args.results_dir / name / profile)
+            common = dict(results_dir=args.results_dir, source=source, data_dir=args.data_dir,
+                          fresh=args.fresh)
             if args.until_decided:
                 cap = args.max_seeds or exp.analysis_for(profile).max_seeds
-                run_until_decided(exp, profile, store, executor, max_seeds=cap, axes=axes,
-                                  overrides=overrides, **common)
+                ok &= run_until_decided(exp, profile, store, executor, max_seeds=cap, axes=axes,
+                                        overrides=overrides, **common)[1]
             else:
-                run_experiment(exp, profile, runs, store, executor=executor,
-                               list_only=args.list, report_only=args.report_only, **common)
+                ok &= run_experiment(exp, profile, runs, store, executor=executor,
+                                     list_only=args.list, report_only=args.report_only, **common)
+        if not ok:
+            print("error: some runs failed or a report could not be written (see above); "
+                  "run the same command again to retry them", file=sys.stderr)
+        return 0 if ok else 1
+    except RayMissing as e:  # the message says how to install it
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ConnectionError as e:  # ray.init could not reach the cluster
+        print(f"error: cannot connect to the Ray cluster ({args.ray_address or 'RAY_ADDRESS'}): "
+              f"{e}", file=sys.stderr)
+        return 1
     except DatasetError as e:  # missing or broken Fashion-MNIST: the message says how to fix it
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        if e.errno not in STORAGE_HINTS:
+            raise
+        print(storage_message(e), file=sys.stderr)  # the results folder: full, read-only, ...
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: every finished epoch is kept; run the same command again to "
+              "resume", file=sys.stderr)
+        return 130
     finally:
         if executor is not None and hasattr(executor, "close"):
             executor.close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ verification cache all use."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -19,7 +20,13 @@ def write_atomic(path: Path | str, save: Callable[[str], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save(tmp)
+        try:
+            save(tmp)
+        except Exception as e:
+            if not isinstance(e, OSError) and _out_of_space(path.parent, e):
+                # MXNet says "FileStream.Write incomplete": name it as the OS would
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+            raise
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide files from other users
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -28,6 +35,16 @@ def write_atomic(path: Path | str, save: Callable[[str], None]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _out_of_space(folder: Path, error: Exception) -> bool:
+    """A library's failed write that was the disk being full (or the quota exhausted)."""
+    if "Write incomplete" in str(error):
+        return True
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def write_json_atomic(path: Path | str, obj: Any) -> None:

@@ -8,6 +8,7 @@ written after it, so the record is at most one epoch behind the checkpoint, neve
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -17,6 +18,10 @@ from .atomic import write_atomic, write_json_atomic
 from .store import RunStore
 
 META = "checkpoint.json"
+
+
+class Unreadable(RuntimeError):
+    """A checkpoint whose files are there but cannot be loaded (truncated, corrupted)."""
 
 
 def save(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict) -> None:
@@ -55,6 +60,17 @@ def usable(meta: Optional[dict], record: dict, existing: dict) -> bool:
     return abs(len(saved) - len(written)) <= 1 and saved[:n] == written[:n]
 
 
+def resumable(store: RunStore, cfg) -> bool:
+    """Whether the run's record on disk can resume from its checkpoint (what resume() will
+    decide, said before the network is built)."""
+    try:
+        existing = store.load(cfg.run_id)
+    except ValueError:  # unreadable record: redone from scratch
+        return False
+    meta = load_meta(store.checkpoint_dir(cfg.run_id))
+    return existing is not None and usable(meta, {"config": cfg.to_dict()}, existing)
+
+
 def resume(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict,
            existing: Optional[dict], log: Callable[[str], None]) -> float:
     """Continue `existing` (an interrupted or failed run) from its checkpoint when it can.
@@ -72,11 +88,22 @@ def resume(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: di
                 "recorded epochs; starting again from epoch 1")
         return 0.0
     ctx = next(iter(net.collect_params().values())).list_ctx()
-    net.load_parameters(str(folder / meta["params"]), ctx=ctx)
-    trainer.load_states(str(folder / meta["states"]))
+    for name, load in ((meta["params"], lambda f: net.load_parameters(f, ctx=ctx)),
+                       (meta["states"], trainer.load_states)):
+        try:
+            load(str(folder / name))
+        except Exception as e:  # noqa: BLE001 - MXNet raises MXNetError, ValueError, ...
+            message = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise Unreadable(f"checkpoint file {folder / name} is unreadable ({message})") \
+                from None
     record["epochs"] = meta["record"]["epochs"]
     record["started"] = meta["record"]["started"]
     return float(meta["record"]["wall_seconds"])
+
+
+def discard(store: RunStore, run_id: str) -> None:
+    """Remove a run's checkpoint folder (unreadable: the run starts over)."""
+    shutil.rmtree(store.checkpoint_dir(run_id), ignore_errors=True)
 
 
 def finish(store: RunStore, record: dict) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import struct
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,10 @@ def find_data_dir(data_dir: Optional[PathLike] = None) -> Path:
     searched = []
     for label, folder in _candidates():
         if folder is not None and folder.is_dir() and not _missing(folder):
+            if searched and label != "$FASHION_MNIST_DIR" and os.environ.get("FASHION_MNIST_DIR"):
+                # the user pointed somewhere on purpose: never pass over it in silence
+                print(f"note: $FASHION_MNIST_DIR is {searched[0].split(': ', 1)[1]}; "
+                      f"using {folder} instead", file=sys.stderr, flush=True)
             return folder
         searched.append(f"  {label}: {_describe(folder) if folder else '(not set)'}")
     raise DatasetNotFound(
@@ -215,15 +220,19 @@ def read_idx(path: PathLike, spec: IdxSpec, cache: Optional[dict] = None) -> np.
 
 
 def cache_path() -> Path:
-    """JSON file remembering verified files by (resolved path, size, mtime_ns)."""
+    """JSON file remembering verified files by resolved path, size, mtime, inode and ctime."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
     return root / "gluon-resnet-orderings" / "verified.json"
 
 
 def _stat_key(path: Path) -> tuple[str, dict]:
-    st = path.stat()  # follows symlinks: the target's size and mtime
-    return str(path.resolve()), {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    """The file's identity: size and mtime, which tools can restore after an edit, and inode
+    and ctime, which they cannot (any write or utime moves ctime): an edited file is hashed
+    again."""
+    st = path.stat()  # follows symlinks: the target's
+    return str(path.resolve()), {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                 "inode": st.st_ino, "ctime_ns": st.st_ctime_ns}
 
 
 def _cached_digest(cache: dict, path: Path) -> Optional[str]:

@@ -6,7 +6,7 @@ One JSON object per run (written by store.RunStore, one file per run)::
     run_id          config.run_id (also the file name)
     experiment, profile   the store folder's names: results/<experiment>/<profile>/
     config          RunConfig.to_dict()
-    status          "running" -> "completed" | "diverged" | "failed"
+    status          "running" -> "completed" | "diverged" | "failed" | "interrupted"
     error, traceback      why a run failed or diverged (traceback only when failed)
     params          trainable parameters
     environment     device, software, threads, git commit (diagnostics.environment)
@@ -24,7 +24,7 @@ import datetime
 from .config import RunConfig
 
 SCHEMA_VERSION = 1
-STATUSES = ("running", "completed", "diverged", "failed")
+STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
 DONE = ("completed", "diverged")  # terminal: training the config again gives the same record
 REQUIRED_KEYS = ("schema_version", "run_id", "config", "status", "epochs")
 EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
@@ -75,8 +75,22 @@ def fail(record: dict, error: str, trace: Optional[str] = None) -> None:
         record["traceback"] = trace
 
 
+def stopped(record: dict, existing: Optional[dict], status: str, error: str,
+            trace: Optional[str] = None) -> dict:
+    """The record to write when a run stops early ("failed" or "interrupted"): never one with
+    fewer epochs than the record on disk had (a resumed run stopped before its checkpoint was
+    restored keeps its history, and resumes from it next time)."""
+    if existing is not None and len(existing["epochs"]) > len(record["epochs"]):
+        record = {**existing}
+    fail(record, error, trace)
+    record["status"] = status
+    return record
+
+
 def validate(record: object, path: Path | str) -> dict:
-    """The record if it follows the schema; CorruptRecord names the file and the problem."""
+    """The record if it follows the schema and belongs to its file: its run_id is the file's
+    name and its config's run_id (a record copied over another run's file is refused, so
+    that run is redone rather than counted twice). CorruptRecord names the file and why."""
     if not isinstance(record, dict):
         raise CorruptRecord(f"{path}: expected a JSON object, found {type(record).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in record]
@@ -89,8 +103,18 @@ def validate(record: object, path: Path | str) -> dict:
         raise CorruptRecord(f"{path}: config is not an object")
     if record["status"] not in STATUSES:
         raise CorruptRecord(f"{path}: status {record['status']!r} is not one of {STATUSES}")
+    if not isinstance(record["epochs"], list):
+        raise CorruptRecord(f"{path}: epochs is not a list")
     for i, ep in enumerate(record["epochs"]):
-        missing = [k for k in EPOCH_KEYS if k not in ep]
+        missing = [k for k in EPOCH_KEYS if k not in ep] if isinstance(ep, dict) else EPOCH_KEYS
         if missing or ep["epoch"] != i + 1:
-            raise CorruptRecord(f"{path}: epoch entry {i} is malformed (missing {missing})")
+            raise CorruptRecord(f"{path}: epoch entry {i} is malformed (missing {list(missing)})")
+    try:
+        own = RunConfig.from_dict(record["config"]).run_id
+    except (TypeError, ValueError) as e:
+        raise CorruptRecord(f"{path}: config is not a valid RunConfig ({e})") from None
+    if record["run_id"] != own or Path(path).stem != own:
+        raise CorruptRecord(f"{path}: holds the record of run {record['run_id']!r} whose config "
+                            f"is run {own!r}, in the file of run {Path(path).stem!r} (copied "
+                            "over it?)")
     return record

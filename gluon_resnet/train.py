@@ -6,6 +6,7 @@ mixed precision are devices.py's.
 """
 from __future__ import annotations
 
+import errno
 import math
 import random
 import sys
@@ -32,6 +33,9 @@ __all__ = ["seed_everything", "contexts", "environment", "evaluate", "build", "t
            "train_epoch", "run_epoch", "train_run"]
 
 PROBE_IMAGES = 64  # fixed test images on which activation statistics are taken
+# Errors of the results folder's storage: no use marking the run failed (the write would
+# fail too); run_all.py says what to do.
+STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 Ctx = Union[mx.Context, list]
 
 
@@ -195,21 +199,33 @@ def train_run(cfg: RunConfig, store: RunStore, data: FashionMNIST, *,
         return existing
     ctx = [ctx] if isinstance(ctx, mx.Context) else list(ctx) if ctx else contexts()
     record = records.new_record(cfg, store.experiment, store.profile,
-                                {**environment(ctx), "amp": amp})
+                                {**environment(ctx), "amp": amp, "data_dir": str(data.data_dir)})
     clock = time.perf_counter()
     try:
         s = build(cfg, data, ctx, amp)
         record["params"] = count_params(s.net)
-        base_wall = checkpoint.resume(s.net, s.trainer, store, record, existing, log)
+        try:
+            base_wall = checkpoint.resume(s.net, s.trainer, store, record, existing, log)
+        except checkpoint.Unreadable as e:  # e.g. truncated: its weights may be half-loaded
+            log(f"{cfg.run_id}: {e}; starting again from epoch 1")
+            checkpoint.discard(store, cfg.run_id)
+            s, base_wall = build(cfg, data, ctx, amp), 0.0
         log(_start_line(s, record))
         wall = lambda: base_wall + time.perf_counter() - clock  # noqa: E731
         _train_epochs(s, store, record, progress, log, wall)
     except KeyboardInterrupt:
-        records.fail(record, "KeyboardInterrupt: interrupted")
-        store.write(record)
+        store.write(records.stopped(record, existing, "interrupted",
+                                    "interrupted (Ctrl-C or stopped): resumes on the next call"))
         raise
+    except OSError as e:
+        if e.errno in STORAGE_ERRORS:  # the disk, not the run: the caller says what to do
+            raise
+        record = records.stopped(record, existing, "failed", f"{type(e).__name__}: {e}",
+                                 traceback.format_exc())
+        store.write(record)
     except Exception as e:  # noqa: BLE001 - the suite records the failure and carries on
-        records.fail(record, f"{type(e).__name__}: {e}", traceback.format_exc())
+        record = records.stopped(record, existing, "failed", f"{type(e).__name__}: {e}",
+                                 traceback.format_exc())
         store.write(record)
     return record
 

@@ -84,7 +84,7 @@ def test_grid_over_any_field_is_grouped_and_compared_within(momentum_grid):
     verdicts = report.split("## Against the baseline: verdicts")[1].split("\n## ")[0]
     assert "| bn_relu_conv · momentum=0.0 |" in verdicts
     assert "| bn_relu_conv · momentum=0.9 |" in verdicts
-    command = report.split("To reproduce:")[1]
+    command = report.split("To reproduce these runs:")[1]
     assert "--set lr=0.1" in command and "--grid momentum=0.0,0.9" in command
 
 

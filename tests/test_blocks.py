@@ -9,7 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import gluon_resnet  # noqa: F401  (numpy mode, threads)
 import mxnet as mx
-from mxnet import autograd
+from mxnet import autograd, gluon
 from d2l import mxnet as d2l
 
 from gluon_resnet.blocks import Bottleneck, Residual
@@ -192,12 +192,24 @@ def test_default_ordering_is_d2l_residual(use_1x1conv, strides):
     for name in ("conv1", "conv2", "conv3", "bn1", "bn2"):
         if getattr(theirs, name) is not None:
             copy_layer(getattr(theirs, name), getattr(ours, name))
-    # Training mode also moves the running statistics: they must move the same way.
+    copied = ours.bn2.running_mean.data().asnumpy().copy()
     for train in (True, False):
         np.testing.assert_allclose(run(ours, x.asnumpy(), train), run(theirs, x.asnumpy(), train),
                                    rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ours.bn2.running_mean.data().asnumpy(),
-                               theirs.bn2.running_mean.data().asnumpy(), rtol=1e-5, atol=1e-6)
+    # A real training step (forward in training mode, backward, SGD) on both: the weights and
+    # the BN running statistics must move, and move the same way.
+    for blk in (theirs, ours):
+        trainer = gluon.Trainer(blk.collect_params(), "sgd", {"learning_rate": 0.5})
+        with autograd.record():
+            loss = (blk(x) ** 2).mean()
+        loss.backward()
+        trainer.step(1)
+    moved = ours.bn2.running_mean.data().asnumpy()
+    assert np.abs(moved - copied).max() > 1e-3  # the statistics did move from the copy
+    np.testing.assert_allclose(moved, theirs.bn2.running_mean.data().asnumpy(), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(ours.conv1.weight.data().asnumpy(),
+                               theirs.conv1.weight.data().asnumpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_block_layer_names_are_d2ls():

@@ -288,21 +288,28 @@ def test_cache_records_each_verified_file(fashion_mnist, private_cache):
         path = real_file(fashion_mnist.data_dir, name).resolve()
         stat = path.stat()
         assert entries[str(path)] == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                                      "inode": stat.st_ino, "ctime_ns": stat.st_ctime_ns,
                                       "sha256": SHA256[name]}
 
 
-def test_unchanged_stamp_skips_the_hash_and_a_new_mtime_rehashes(tmp_path, fashion_mnist):
+def test_unchanged_file_skips_the_hash_and_an_edit_is_hashed_again(tmp_path, fashion_mnist,
+                                                                    private_cache):
     folder = dataset_folder(tmp_path, fashion_mnist.data_dir, skip=(T10K_LABELS,))
     copy = folder / T10K_LABELS
     copy.write_bytes(decompressed(fashion_mnist.data_dir, T10K_LABELS))
     data.load_fashion_mnist(folder)
-    # Same size and mtime, other bytes: only a cache hit lets this through.
+    # Unchanged file: the remembered digest is used, not a new hash (a planted one shows it).
+    entries = json.loads(private_cache.read_text())
+    entries[str(copy.resolve())]["sha256"] = "0" * 64
+    private_cache.write_text(json.dumps(entries))
+    with pytest.raises(DatasetError, match="found 0000000000"):
+        data.load_fashion_mnist(folder)
+    private_cache.unlink()
+    data.load_fashion_mnist(folder)
+    # Same size and mtime, other bytes: the ctime moved, so the file is hashed again.
     stamp = copy.stat()
     copy.write_bytes(_flip_last(copy.read_bytes()))
     os.utime(copy, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-    flipped = data.load_fashion_mnist(folder)
-    assert flipped.test_labels[-1] == fashion_mnist.test_labels[-1] ^ 1
-    os.utime(copy, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
     with pytest.raises(DatasetError, match="checksum mismatch"):
         data.load_fashion_mnist(folder)
 

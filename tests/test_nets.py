@@ -8,7 +8,7 @@ import pytest
 
 import gluon_resnet  # noqa: F401  (numpy mode, threads)
 import mxnet as mx
-from mxnet import autograd
+from mxnet import autograd, gluon
 from mxnet.gluon import nn
 from d2l import mxnet as d2l
 
@@ -289,5 +289,18 @@ def test_d2l18_matches_d2l_resnet18():
     with autograd.record(train_mode=True):
         expected_train = theirs(x).asnumpy()
         np.testing.assert_allclose(ours(x).asnumpy(), expected_train, rtol=1e-4, atol=1e-5)
-    ours.hybridize(static_alloc=True, static_shape=True)  # both moved their running stats
+    # A real training step on both: weights and BN running statistics must move the same way.
+    stat = next(k for k in ours.collect_params() if k.endswith("running_mean") and "stage4" in k)
+    copied = ours.collect_params()[stat].data().asnumpy().copy()
+    for net in (theirs, ours):
+        trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+        with autograd.record():
+            loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), mx.np.array([1, 7]))
+        loss.backward()
+        trainer.step(2)
+    moved = ours.collect_params()[stat].data().asnumpy()
+    assert np.abs(moved - copied).max() > 1e-4
+    for s, d in zip(theirs.collect_params().values(), ours.collect_params().values()):
+        np.testing.assert_allclose(d.data().asnumpy(), s.data().asnumpy(), rtol=1e-3, atol=1e-5)
+    ours.hybridize(static_alloc=True, static_shape=True)
     np.testing.assert_allclose(ours(x).asnumpy(), theirs(x).asnumpy(), rtol=1e-4, atol=1e-5)

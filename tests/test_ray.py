@@ -70,7 +70,7 @@ def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_pat
     store = RunStore(tmp_path / "results" / "orderings" / "smoke")
     ex = executor_with(ray_executor, checkpoint_uri=f"file://{tmp_path / 'worker'}")
     counts = run_grid(RUNS, store, ex, results_dir=tmp_path / "results")
-    assert counts == {"trained": len(RUNS), "skipped": 0, "locked": 0, "lost": 0}
+    assert counts == {"trained": len(RUNS), "skipped": 0, "locked": 0, "lost": 0, "failed": 0}
     records = store.records()
     assert {r["run_id"]: comparable(r) for r in records} == sequential
     for r in records:
@@ -95,7 +95,7 @@ def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path
     held = RUNS[4]  # another runner trains this one: the driver must leave it alone
     with store.lock(held.run_id):
         counts = run_grid([*runs, held], store, ex, results_dir=tmp_path / "results")
-    assert counts == {"trained": 4, "skipped": 0, "locked": 1, "lost": 0}
+    assert counts == {"trained": 4, "skipped": 0, "locked": 1, "lost": 0, "failed": 0}
     assert store.load(held.run_id) is None
     killed = marker.read_text()  # the run whose worker SIGKILLed itself after epoch 1
     assert killed in {cfg.run_id for cfg in runs}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from gluon_resnet.config import RunConfig
 from gluon_resnet.reporting.report import write_index, write_report
 
 PARTS = ("stem", "stage1", "stage2", "head")
@@ -23,6 +24,11 @@ def config(ordering: str, seed: int, arch: str = "d2l18") -> dict:
             "lr": 0.05, "batch_size": 64, "epochs": EPOCHS, "momentum": 0.0,
             "weight_decay": 0.0, "init": "xavier", "schedule": "constant", "lr_steps": [],
             "lr_factor": 0.1, "seed": seed}
+
+
+def run_id(ordering: str, seed: int, arch: str = "d2l18") -> str:
+    """A record must carry its own config's run id (records.validate)."""
+    return RunConfig.from_dict(config(ordering, seed, arch)).run_id
 
 
 def epoch(i: int, rng: np.random.Generator, base: float) -> dict:
@@ -42,7 +48,7 @@ def record(ordering: str, seed: int, base: float, status: str = "completed",
     eps = [epoch(i, rng, base) for i in range(1, n_epochs + 1)]
     if status == "diverged":
         eps[-1]["train_loss"] = None
-    return {"schema_version": 1, "run_id": f"{arch}-{ordering}-s{seed}-abcd1234",
+    return {"schema_version": 1, "run_id": run_id(ordering, seed, arch),
             "experiment": "orderings", "profile": "smoke", "config": config(ordering, seed, arch),
             "status": status, "error": "Traceback...\nRuntimeError: boom" if status == "failed"
             else None, "params": {"d2l18": 700_000, "cifar20": 17_000}[arch]
@@ -184,8 +190,8 @@ def test_comparison_matches_scipy(store: Path):
 def test_problems_and_in_progress_listed(store: Path):
     text = write_report(store).read_text()
     assert "broken-run.json" in text
-    assert "in progress: `d2l18-bn_relu_conv-s3-abcd1234`" in text
-    assert "RuntimeError: boom" in text and "diverged: `d2l18-relu_preact-s1" in text
+    assert f"in progress: `{run_id('bn_relu_conv', 3)}`" in text
+    assert "RuntimeError: boom" in text and f"diverged: `{run_id('relu_preact', 1)}`" in text
     assert "python run_all.py --profile smoke" in text
     assert "MXNet 1.9.1 (cpu build)" in text and "newest run: 2024-05-04T11:00:00" in text
     assert "not ours" in text and "6.61" in text and "4.92" in text

@@ -14,7 +14,7 @@ from pathlib import Path
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd
+from mxnet import autograd, gluon
 
 from gluon_resnet import checkpoint
 from gluon_resnet import train as engine
@@ -287,7 +287,7 @@ def test_keyboard_interrupt_is_recorded_raised_and_resumed(finished, tiny_cfg, s
         engine.train_run(tiny_cfg, store, small_data,
                          progress=False, log=quiet)
     stopped = store.load(tiny_cfg.run_id)
-    assert stopped["status"] == "failed" and len(stopped["epochs"]) == 1
+    assert stopped["status"] == "interrupted" and len(stopped["epochs"]) == 1
     monkeypatch.undo()
     lines: list[str] = []
     resumed = engine.train_run(tiny_cfg, store, small_data,
@@ -306,10 +306,12 @@ def test_mixed_precision_needs_a_gpu(small_data, tmp_path):
 
 
 def test_contexts_fall_back_to_the_cpu():
-    if mx.context.num_gpus() == 0:
-        assert engine.contexts() == [mx.cpu()]
-        with pytest.raises(ValueError, match="not available"):
-            engine.contexts([0])
+    """True on a machine with or without GPUs: every GPU MXNet sees, else the CPU; a GPU id
+    one past the last is refused."""
+    n = mx.context.num_gpus()
+    assert engine.contexts() == ([mx.gpu(i) for i in range(n)] or [mx.cpu()])
+    with pytest.raises(ValueError, match=f"not available: MXNet sees {n} GPU"):
+        engine.contexts([n])
 
 
 def test_data_parallel_over_two_contexts(small_data, tmp_path):
@@ -324,6 +326,33 @@ def test_data_parallel_over_two_contexts(small_data, tmp_path):
     for e in record["epochs"]:
         assert math.isfinite(e["train_loss"]) and 0 <= e["test_acc"] <= 1
         assert all(v > 0 for v in e["grad_norm"].values())
+
+
+def test_data_parallel_step_equals_its_shards_on_one_device(small_data):
+    """One step over two contexts updates the weights exactly as the same two shards (each
+    with its own BatchNorm statistics) summed on one device, divided by the global batch:
+    a step that divided by the shard size instead would double every update."""
+    cfg = RunConfig(**TINY, momentum=0.9)
+    two = engine.build(cfg, small_data, [mx.cpu(0), mx.cpu(1)])
+    one = engine.build(cfg, small_data, [mx.cpu(0)])
+    X, y = next(iter(engine.train_batches(two, 1)))
+    before = {k: p.data(mx.cpu(0)).asnumpy() for k, p in one.net.collect_params().items()}
+    engine._step(two, X, y)
+    with autograd.record():
+        losses = [one.loss(one.net(x.as_in_ctx(mx.cpu(0))), t.as_in_ctx(mx.cpu(0)))
+                  for x, t in zip(gluon.utils.split_data(X, 2, even_split=False),
+                                  gluon.utils.split_data(y, 2, even_split=False))]
+    autograd.backward(losses)
+    one.trainer.step(X.shape[0])
+    moved = 0
+    for (k, p), q in zip(one.net.collect_params().items(), two.net.collect_params().values()):
+        if p.grad_req == "null":  # BN running statistics: per device, not synchronised
+            continue
+        ours = p.data(mx.cpu(0)).asnumpy()
+        for copy in q.list_data():  # every device holds the same updated weights
+            np.testing.assert_allclose(copy.asnumpy(), ours, rtol=1e-4, atol=1e-6, err_msg=k)
+        moved += not np.allclose(ours, before[k])
+    assert moved > 10  # the step changed the weights
 
 
 # ---------------------------------------------------------------- benchmark arithmetic

@@ -39,7 +39,7 @@ def test_rounds_train_one_seed_of_every_group_up_to_the_cap(capped):
     report = (store.root / "report.md").read_text()
     assert "## Against the baseline: verdicts" in report
     assert "bn_relu_conv" in report.split("## Against the baseline: verdicts")[1]
-    assert "--seeds 0,1,2" in report and "--until-decided" not in report.split("To reproduce")[1]
+    assert "--seeds 0,1,2" in report and "--until-decided" not in report.split("To reproduce these runs")[1]
     assert (store.root / "paired_differences.png").exists()
 
 
@@ -98,11 +98,11 @@ def test_the_loop_stops_by_itself_at_the_first_look_that_decides(tmp_path):
     gap = Scripted(lambda cfg: (0.80 if cfg.ordering == "conv_bn_relu" else 0.90)
                    + rng.normal(0, 0.003))  # a 10-point gap in 0.3-point noise
     lines: list[str] = []
-    decided = run_until_decided(exp, "smoke", store, gap, max_seeds=10, results_dir=tmp_path,
-                                command="test", device_note="test",
-                                axes={"ordering": ("conv_bn_relu", "bn_relu_conv")},
-                                log=lines.append)
-    assert [d.verdict.kind for d in decided] == ["better"]
+    decided, ok = run_until_decided(exp, "smoke", store, gap, max_seeds=10,
+                                    results_dir=tmp_path, source="orderings",
+                                    axes={"ordering": ("conv_bn_relu", "bn_relu_conv")},
+                                    log=lines.append)
+    assert [d.verdict.kind for d in decided] == ["better"] and ok
     assert gap.seeds == [0, 0, 1, 1, 2, 2]  # no verdict before 3 seeds (min_seeds), then one
     assert any("every comparison has a verdict" in line for line in lines)
     assert (store.root / "report.md").exists()
@@ -113,10 +113,10 @@ def test_the_loop_stops_at_the_cap_when_nothing_separates(tmp_path):
     store = RunStore(tmp_path / "orderings" / "smoke")
     rng = np.random.default_rng(1)
     noise = Scripted(lambda cfg: 0.85 + rng.normal(0, 0.05))  # no difference, huge spread
-    decided = run_until_decided(exp, "smoke", store, noise, max_seeds=4, results_dir=tmp_path,
-                                command="test", device_note="test",
-                                axes={"ordering": ("conv_bn_relu", "relu_preact")},
-                                log=lambda line: None)
+    decided, ok = run_until_decided(exp, "smoke", store, noise, max_seeds=4,
+                                    results_dir=tmp_path, source="orderings",
+                                    axes={"ordering": ("conv_bn_relu", "relu_preact")},
+                                    log=lambda line: None)
     assert [d.verdict.kind for d in decided] == ["undecided"]
     assert noise.seeds == [0, 0, 1, 1, 2, 2, 3, 3]
     assert decided[0].verdict.seeds_to_settle is None or decided[0].verdict.seeds_to_settle > 4

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
-from . import export, plots, stats
+from . import export, plots, reproduce, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, shared_config, varying_fields)
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
@@ -45,7 +45,7 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("completed", "completed", str),
     ("diverged", "diverged", str),
     ("failed", "failed", str),
-    ("running", "running", str),
+    ("running", "running", str),  # interrupted runs included: both resume
 ]
 
 
@@ -62,6 +62,7 @@ def group_row(g: Group) -> dict[str, Any]:
         row[key] = stats.summarize(metric_values(g, key)).mean
     for status in ("completed", "diverged", "failed", "running"):
         row[status] = len(g.with_status(status))
+    row["running"] += len(g.with_status("interrupted"))  # in progress either way: resumable
     return row
 
 
@@ -110,10 +111,8 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
              f"{len(groups)} groups of {'-'.join(map(str, sorted({sizes[0], sizes[-1]})))})",
              f"- newest run: {_newest(records)}",
              "- device and software:"] + (_environments(records) or ["  - n/a"])
-    if exp.get("device_note"):
-        lines.append(f"- note: {exp['device_note']}")
-    command = with_seeds(exp.get("command"), seeds)
-    lines += ["", "To reproduce:", "", f"    {command}" if command
+    command = reproduce.command(records, exp) or with_seeds(exp.get("command"), seeds)
+    lines += ["", "To reproduce these runs:", "", f"    {command}" if command
               else "    (not recorded: no experiment.json in this folder)", ""]
     return lines
 
@@ -143,6 +142,9 @@ def section_state(records: list[dict], problems: list[str]) -> list[str]:
         elif r["status"] == "failed":
             error = (r.get("error") or "no error text").strip().splitlines()[-1:] or [""]
             lines.append(f"- failed: `{r['run_id']}` after {n} complete epoch(s): {error[0]}")
+        elif r["status"] == "interrupted":
+            lines.append(f"- interrupted: `{r['run_id']}` after {n} complete epoch(s); "
+                         "resumes on the next call (not in the statistics)")
         elif r["status"] == "diverged":
             lines.append(f"- diverged: `{r['run_id']}` at epoch {n} (non-finite loss)")
     lines += [f"- unreadable file (skipped): {p}" for p in problems]
@@ -251,11 +253,18 @@ def write_index(results_dir: Path) -> Path:
     return path
 
 
-def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], None]) -> None:
-    """Rebuild the report and the index; a report bug never stops the training suite."""
+def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], None]) -> bool:
+    """Rebuild the report and the index; False (and why) when that failed. A report bug
+    never stops the training suite: the runs on disk matter more."""
     try:
         path = write_report(store.root)
         write_index(results_dir)
-        log(f"report: {path}")
-    except Exception:  # noqa: BLE001 - the runs on disk matter more than the report
+    except OSError as e:  # the folder, not the code: say which and why, no traceback
+        log(f"report failed (runs are safe on disk): cannot write {e.filename or store.root}: "
+            f"{e.strerror or e}")
+        return False
+    except Exception:  # noqa: BLE001
         log("report failed (runs are safe on disk):\n" + traceback.format_exc())
+        return False
+    log(f"report: {path}")
+    return True

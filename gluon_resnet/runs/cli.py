@@ -4,11 +4,10 @@ values happens where they are used (RunConfig, Experiment, the executors)."""
 from __future__ import annotations
 
 import argparse
-import shlex
+import errno
 
 from .executors import KINDS
 from .experiment import PROFILES
-from .overrides import as_text
 
 USAGE = """Train every run of an experiment grid that is not on disk yet, then write its report.
 
@@ -37,6 +36,7 @@ the report's "What was run" and its command to reproduce).
 """
 
 RAY_FLAGS = ("address", "checkpoint_uri", "num_cpus", "num_gpus", "max_retries")
+MAX_SEEDS = 1000  # more is a typo, not an experiment: it would plan thousands of runs
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -45,12 +45,23 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         for part in text.split(","):
             lo, _, hi = part.partition("-")
-            seeds.extend(range(int(lo), int(hi or lo) + 1))
+            lo, hi = int(lo), int(hi or lo)
+            if hi < lo:
+                raise argparse.ArgumentTypeError(
+                    f"bad seeds {text!r}: reversed range {part}, write {hi}-{lo}")
+            if hi - lo >= MAX_SEEDS:
+                raise argparse.ArgumentTypeError(
+                    f"bad seeds {text!r}: {hi - lo + 1:,} seeds in {part}; at most {MAX_SEEDS:,} "
+                    "(a typo? a grid of 5 orderings would plan "
+                    f"{5 * (hi - lo + 1):,} runs)")
+            seeds.extend(range(lo, hi + 1))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"bad seeds {text!r}: use a range like 0-4, a list like 0,2,7, or both") from None
     if not seeds or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"bad seeds {text!r}: seeds are integers >= 0")
+    if len(set(seeds)) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"bad seeds {text!r}: at most {MAX_SEEDS:,} seeds")
     return tuple(dict.fromkeys(seeds))
 
 
@@ -76,7 +87,7 @@ def build_parser(experiments: tuple[str, ...]) -> argparse.ArgumentParser:
     p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                    help="make a config field an axis of the grid, e.g. --grid momentum=0,0.9")
     p.add_argument("--data-dir", help="folder with the four Fashion-MNIST IDX files (.gz or not)")
-    p.add_argument("--results-dir", default="results", help="default: results")
+    p.add_argument("--results-dir", help="default: results/ in this checkout")
     p.add_argument("--gpus", help="GPU ids, e.g. 0 or 0,1 (data-parallel); default: all MXNet sees")
     p.add_argument("--report-only", action="store_true", help="rebuild the reports from disk, train nothing")
     p.add_argument("--list", action="store_true",
@@ -107,21 +118,20 @@ def build_parser(experiments: tuple[str, ...]) -> argparse.ArgumentParser:
     return p
 
 
-def command_line(args: argparse.Namespace, experiment: str, profile: str, sets: dict,
-                 grids: dict) -> str:
-    """The exact command that reproduces this experiment x profile."""
-    parts = ["python", "run_all.py", "--experiment", experiment, "--profile", profile]
-    for flag in ("orderings", "archs"):
-        if getattr(args, flag):
-            parts += [f"--{flag}", ",".join(getattr(args, flag))]
-    if args.seeds:
-        parts += ["--seeds", ",".join(map(str, args.seeds))]
-    if args.epochs:
-        parts += ["--epochs", str(args.epochs)]
-    for name, value in sets.items():
-        parts += ["--set", f"{name}={as_text(value)}"]
-    for name, values in grids.items():
-        parts += ["--grid", f"{name}=" + ",".join(as_text(v) for v in values)]
-    if args.until_decided:
-        parts += ["--until-decided"] + (["--max-seeds", str(args.max_seeds)] if args.max_seeds else [])
-    return shlex.join(parts)
+STORAGE_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space",
+    errno.EDQUOT: "the disk quota is exhausted: free some space",
+    errno.EROFS: "the folder is on a read-only file system: choose another with --results-dir",
+    errno.EACCES: "no permission to write there: choose another folder with --results-dir",
+    errno.EPERM: "no permission to write there: choose another folder with --results-dir",
+    errno.ENOTDIR: "a path in it is a file, not a folder: choose another with --results-dir",
+}
+
+
+def storage_message(e: OSError) -> str:
+    """One paragraph for a results folder that cannot be written: what, why, what to do."""
+    where = f" {e.filename}" if e.filename else ""
+    hint = STORAGE_HINTS.get(e.errno, "check the folder")
+    return (f"error: cannot write{where}: {e.strerror or e}; {hint}. Every run's record on "
+            "disk is intact up to its last finished epoch: run the same command again to "
+            "resume.")

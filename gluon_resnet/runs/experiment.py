@@ -66,13 +66,16 @@ class Experiment:
                 raise ValueError(f"{self.name}: unknown primary metric {analysis.metric!r}; "
                                  f"valid metrics: {', '.join(METRICS)}")
 
-    def info(self, profile: str, command: str, device_note: str,
-             analysis: Optional[Analysis] = None) -> dict:
-        """What a report needs to know about the experiment (the store's experiment.json)."""
+    def info(self, profile: str, source: str, analysis: Optional[Analysis] = None) -> dict:
+        """What a report needs to know about the experiment (the store's experiment.json): its
+        definition under `profile`, whatever call trains it. `source` is how --experiment
+        names it (a built-in name or a .toml path)."""
         analysis = analysis or self.analysis_for(profile)
-        return {"name": self.name, "description": self.description, "profile": profile,
-                "profile_note": self.profiles[profile].note, "baseline": analysis.baseline,
-                "analysis": analysis.to_dict(), "command": command, "device_note": device_note}
+        return {"name": self.name, "source": source, "description": self.description,
+                "profile": profile, "profile_note": self.profiles[profile].note,
+                "baseline": analysis.baseline, "analysis": analysis.to_dict(),
+                "base": self.base.replace(**self.profiles[profile].overrides).to_dict(),
+                "grid": {k: [v for v in vals] for k, vals in profile_grid(self, profile).items()}}
 
 
 def profile_grid(exp: Experiment, profile: str) -> dict[str, tuple]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from .. import checkpoint
 from ..config import RunConfig
 from ..store import RunStore
 from .plan import plan
@@ -49,14 +50,22 @@ def prepare(job: Job, store: RunStore, log: Callable[[str], None], verb: str = "
     clear what --fresh or a corrupted file asks to clear."""
     (item,) = plan(store, [job.cfg])
     if job.fresh:
+        if item.state != "pending":
+            log(f"{job.head}: --fresh: deleting its record ({item.state}, {item.epochs_done} "
+                f"epochs) and its checkpoint")
         store.forget(job.cfg.run_id)
     elif item.state == "done":
         log(f"{job.head}: already {item.state} ({item.epochs_done} epochs), skipped")
         return False
     elif item.state == "corrupt":
         store.quarantine(job.cfg.run_id, log)
-    resuming = resume_note and item.state == "resume" and not job.fresh
-    log(f"{job.head}: {verb}" + (f" (resuming after epoch {item.epochs_done})" if resuming else ""))
+    note = ""
+    if resume_note and item.state == "resume" and not job.fresh and item.epochs_done:
+        note = (f" (resuming after epoch {item.epochs_done})"
+                if checkpoint.resumable(store, job.cfg) else
+                f" (its {item.epochs_done} recorded epochs have no usable checkpoint: "
+                "starting again from epoch 1)")
+    log(f"{job.head}: {verb}{note}")
     return True
 
 
@@ -66,7 +75,7 @@ class Tally:
 
     def __init__(self, store: RunStore, results_dir: Path, log: Callable[[str], None]):
         self.store, self.results_dir, self.log = store, results_dir, log
-        self.counts = {"trained": 0, "skipped": 0, "locked": 0, "lost": 0}
+        self.counts = {"trained": 0, "skipped": 0, "locked": 0, "lost": 0, "failed": 0}
 
     def add(self, job: Job, outcome: Outcome) -> None:
         from ..reporting.report import refresh_reports
@@ -77,6 +86,7 @@ class Tally:
         elif outcome.state == "lost":
             self.log(f"{job.head}: lost, no record came back ({outcome.error})")
         elif outcome.state == "trained":
+            self.counts["failed"] += outcome.status == "failed"  # trained, and failed
             error = f" ({outcome.error})" if outcome.error else ""
             self.log(f"{job.head}: {outcome.status}{error}")
             refresh_reports(self.store, self.results_dir, self.log)

@@ -36,7 +36,7 @@ def plan(store: RunStore, runs: list[RunConfig]) -> list[Planned]:
 
 
 def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device: str,
-              workers: int = 1) -> float:
+              workers: int = 1, fresh: bool = False) -> float:
     """Print each run's state and estimated time, and the time left for the grid; return the
     estimated seconds of one more seed of the whole grid (one round of --until-decided)."""
     from .estimate import bench_gflops, estimate_seconds, measured_rates
@@ -47,6 +47,8 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
     for item in plan(store, runs):
         seconds, source = estimate_seconds(item.cfg, rates, gflops, device)
         every += seconds
+        if fresh and item.state != "pending":  # --fresh deletes what is there and retrains
+            item = Planned(item.cfg, f"{item.state}->fresh")
         todo = item.state != "done"
         total += seconds * (1 - item.epochs_done / item.cfg.epochs) if todo else 0
         print(f"  {item.cfg.run_id:<48} {item.state:<8} ~{seconds / 60:6.1f} min ({source})")

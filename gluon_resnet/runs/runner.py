@@ -48,53 +48,71 @@ def run_grid(runs: list[RunConfig], store: RunStore, executor: Executor, *,
     return tally.counts
 
 
+def record_definition(exp: Experiment, profile: str, store: RunStore, source: str,
+                      analysis: Optional[Analysis] = None) -> None:
+    """experiment.json: the experiment's definition, not a call's (the report derives the
+    command to reproduce from the runs on disk). A declared analysis on disk stays unless
+    `analysis` replaces it (--until-decided's cap)."""
+    old, _ = store.read_experiment()
+    info = exp.info(profile, source, analysis)
+    if analysis is None and isinstance(old.get("analysis"), dict):
+        info["analysis"] = old["analysis"]
+    if info != old:
+        store.write_experiment(info)
+
+
 def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: RunStore, *,
-                   executor: Optional[Executor], results_dir: Path, command: str,
-                   device_note: str, data_dir: Optional[str] = None, fresh: bool = False,
-                   list_only: bool = False, report_only: bool = False) -> None:
-    """One experiment x profile as the command line asks: list, train + report, or report."""
+                   executor: Optional[Executor], results_dir: Path, source: str,
+                   data_dir: Optional[str] = None, fresh: bool = False,
+                   list_only: bool = False, report_only: bool = False) -> bool:
+    """One experiment x profile as the command line asks: list, train + report, or report.
+    False when a run failed or was lost, or the report could not be written."""
     if list_only:
         device = "gpu" if (executor.gpu_count() if executor else gpu_count()) else "cpu"
         per_seed = list_runs(runs, store, results_dir, device,
-                             workers=getattr(executor, "workers", 1))
+                             workers=getattr(executor, "workers", 1), fresh=fresh)
         list_seed_plan(store, exp.analysis_for(store.profile), per_seed)
-        return
+        return True
+    counts = {}
     if not report_only:
-        store.write_experiment(exp.info(profile, command, device_note))
+        record_definition(exp, profile, store, source)
         print(f"{exp.name}/{profile}: {len(runs)} runs -> {store.root}", flush=True)
-        run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
-                 fresh=fresh)
+        counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
+                          fresh=fresh)
     if not store.runs_dir.exists():
         print(f"{exp.name}/{profile}: no runs on disk under {store.root}, no report")
-        return
+        return True
     info, _ = store.read_experiment()
-    if info and "analysis" not in info:  # written before analyses were declared: add it
-        store.write_experiment({**info, **exp.info(profile, info.get("command", ""),
-                                                   info.get("device_note", ""))})
-    refresh_reports(store, results_dir, print)
+    if "base" not in info:  # written by an older version: the definition, added once
+        record_definition(exp, profile, store, info.get("source") or exp.name)
+    reported = refresh_reports(store, results_dir, print)
+    return reported and not counts.get("failed") and not counts.get("lost")
 
 
 def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: Executor, *,
-                      max_seeds: int, results_dir: Path, command: str, device_note: str,
+                      max_seeds: int, results_dir: Path, source: str,
                       axes: Optional[Mapping[str, Any]] = None,
                       overrides: Optional[Mapping[str, Any]] = None,
                       data_dir: Optional[str] = None, fresh: bool = False,
-                      log: Callable[[str], None] = print) -> list[Decided]:
+                      log: Callable[[str], None] = print) -> tuple[list[Decided], bool]:
     """Train one seed of every group per round (seed 0, 1, ...), decide from the records on
     disk after each round, and stop when no comparison is undecided or at max_seeds seeds.
+    Returns the verdicts, and False when a run failed or the report could not be written.
 
     A round whose runs are on disk trains nothing, so an interrupted call resumes where it
     stopped. The declared analysis plans its looks up to max_seeds (recorded in
     experiment.json, so the report analyses the runs the same way)."""
     analysis = exp.analysis_for(profile, max_seeds=max_seeds)
-    store.write_experiment(exp.info(profile, command, device_note, analysis))
+    record_definition(exp, profile, store, source, analysis)
     decided: list[Decided] = []
+    failures = 0
     for seed in range(max_seeds):
         runs = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
         log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs; at most "
             f"{max_seeds} rounds) -> {store.root}")
-        run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
-                 fresh=fresh, log=log)
+        counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
+                          fresh=fresh, log=log)
+        failures += counts["failed"] + counts["lost"]
         _, decided = decide_store(store, analysis)
         if not decided:
             log(f"{exp.name}/{profile}: no comparison with {analysis.baseline} can be made "
@@ -105,8 +123,8 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
     else:
         log(f"{exp.name}/{profile}: stopped at the cap of {max_seeds} seeds with "
             f"{len(open_comparisons(decided))} comparison(s) undecided (see the report)")
-    refresh_reports(store, results_dir, log)
-    return decided
+    reported = refresh_reports(store, results_dir, log)
+    return decided, reported and not failures
 
 
 def log_round(decided: list[Decided], analysis: Analysis, rounds: int,

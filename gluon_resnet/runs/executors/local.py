@@ -11,9 +11,11 @@ finished run and rebuilds the report.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import queue
+import signal
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Iterator, Optional
@@ -24,6 +26,7 @@ from ..jobs import Job, Outcome, Tally
 from .faults import store_for
 
 POLL_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class WorkerError(RuntimeError):
@@ -69,12 +72,38 @@ def environ(changes: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def worker_main(slot: Slot, store_root: str, data_dir: Optional[str], inbox, results) -> None:
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGTERM when the parent dies (SIGKILL, OOM killer included), so no
+    worker trains on under PID 1; SIGTERM and Ctrl-C then stop the run as an interruption
+    (its record stays resumable). Ctrl-C reaches the parent, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux/glibc: the parent's pipe is the fallback
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def worker_main(slot: Slot, store_root: str, data_dir: Optional[str], inbox, results,
+                parent: int = 0) -> None:
     """A worker's life: load the data once, then train the jobs it is handed until None.
 
     Unpickling this function imported gluon_resnet, so runtime.py has already read the
     OMP_NUM_THREADS the parent put in our environment, before MXNet loaded."""
+    try:
+        die_with_parent(parent or os.getppid())
+        _work(slot, store_root, data_dir, inbox, results)
+    except KeyboardInterrupt:  # stopped: the run's record says "interrupted", quietly
+        return
 
+
+def _work(slot: Slot, store_root: str, data_dir: Optional[str], inbox, results) -> None:
     def log(line: str) -> None:
         print(f"({slot.name}) {line}", flush=True)
 
@@ -100,7 +129,8 @@ class _Worker:
     def __init__(self, mpc, slot: Slot, args: tuple, results):
         self.slot, self.inbox = slot, mpc.Queue()
         self.process = mpc.Process(target=worker_main, name=f"gluon-resnet-{slot.name}",
-                                   args=(slot, *args, self.inbox, results), daemon=True)
+                                   args=(slot, *args, self.inbox, results, os.getpid()),
+                                   daemon=True)
         self.process.start()
         self.job: Optional[Job] = None
 
@@ -138,8 +168,10 @@ class LocalPool:
         try:
             self._dispatch(deque(jobs), workers, results, tally, lambda s: _Worker(
                 mpc, s, args, results))
-        finally:
-            self._stop(workers.values())
+        except BaseException:  # Ctrl-C, or a worker that could not start: stop them now
+            self._terminate(workers.values())
+            raise
+        self._stop(workers.values())
 
     def _dispatch(self, todo: deque, workers: dict, results, tally: Tally, respawn) -> None:
         tries: dict[str, int] = {}
@@ -177,6 +209,17 @@ class LocalPool:
                 tally.add(job, Outcome("lost", error=f"worker {name} died, exit code {code}"))
             with environ({"OMP_NUM_THREADS": str(self.threads)}):
                 workers[name] = respawn(w.slot)
+
+    @staticmethod
+    def _terminate(workers) -> None:
+        """SIGTERM: each worker records its run as interrupted (resumable) and exits."""
+        for w in workers:
+            if w.process.is_alive():
+                w.process.terminate()
+        for w in workers:
+            w.process.join(timeout=30)
+            if w.process.is_alive():
+                w.process.kill()
 
     @staticmethod
     def _stop(workers) -> None:

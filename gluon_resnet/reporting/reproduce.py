@@ -1,0 +1,54 @@
+"""The command that reproduces the runs in a results folder, derived from the runs on disk
+and the experiment's definition (experiment.json), whatever calls made them: the seeds,
+orderings and archs on disk, and a --set or --grid for every other field whose values on
+disk differ from the profile's definition."""
+from __future__ import annotations
+
+import shlex
+from typing import Any, Optional
+
+from ..orderings import ORDERINGS
+from ..runs.overrides import as_text
+
+FLAGS = {"seed": "--seeds", "ordering": "--orderings", "arch": "--archs"}
+
+
+def _values(records: list[dict], field: str) -> list[Any]:
+    """The field's distinct values on disk, in a stable order (orderings: the paper's)."""
+    seen = list(dict.fromkeys(_hashable(r["config"].get(field)) for r in records))
+    if field == "ordering":
+        return sorted(seen, key=lambda o: list(ORDERINGS).index(o) if o in ORDERINGS else 99)
+    try:
+        return sorted(seen)
+    except TypeError:  # None beside numbers: keep the order seen
+        return seen
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def command(records: list[dict], info: dict) -> Optional[str]:
+    """`python run_all.py ...` for these records, or None without the definition on disk."""
+    base, grid = info.get("base"), info.get("grid")
+    if not records or not isinstance(base, dict) or not isinstance(grid, dict):
+        return None
+    words = ["python", "run_all.py", "--experiment", info.get("source") or info.get("name", "?"),
+             "--profile", info.get("profile", "?")]
+    fields = list(dict.fromkeys(k for r in records for k in r["config"]))
+    for field in ("ordering", "arch", "seed"):
+        values = _values(records, field)
+        if field in grid or len(values) > 1 or values != [_hashable(base.get(field))]:
+            words += [FLAGS[field], ",".join(map(str, values))]
+    for field in fields:
+        if field in FLAGS:
+            continue
+        values = _values(records, field)
+        defined = [_hashable(v) for v in grid.get(field, [base.get(field)])]
+        if sorted(map(repr, values)) == sorted(map(repr, defined)):
+            continue
+        if len(values) == 1 and field not in grid:
+            words += ["--set", f"{field}={as_text(values[0])}"]
+        else:
+            words += ["--grid", f"{field}=" + ",".join(as_text(v) for v in values)]
+    return shlex.join(words)

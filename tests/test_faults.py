@@ -1,0 +1,387 @@
+"""Faults lose nothing and every mistake gets a message: each case of the reliability issue,
+reproduced with real files, processes and signals (mounts where a test can make them)."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gluon_resnet import checkpoint, idx
+from gluon_resnet import train as engine
+from gluon_resnet.config import RunConfig
+from gluon_resnet.data import load_fashion_mnist
+from gluon_resnet.idx import DatasetError
+from gluon_resnet.records import CorruptRecord
+from gluon_resnet.store import RunStore, read_record
+
+from conftest import comparable
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = RunConfig(width=0.0625, size=32, batch_size=64, epochs=3)
+
+
+def cli(*args: str, results: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(results), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+                               **env})
+
+
+def interrupt_at(monkeypatch, epoch: int) -> None:
+    """Ctrl-C during `epoch` of the next train_run."""
+    real = engine.run_epoch
+
+    def run_epoch(s, e, *args):
+        if e == epoch:
+            raise KeyboardInterrupt
+        return real(s, e, *args)
+    monkeypatch.setattr(engine, "run_epoch", run_epoch)
+
+
+@pytest.fixture(scope="module")
+def reference(small_data, tmp_path_factory) -> dict:
+    """CFG trained without interruption."""
+    return engine.train_run(CFG, RunStore(tmp_path_factory.mktemp("ref") / "e" / "p"),
+                            small_data, progress=False, log=lambda line: None)
+
+
+def two_of_three(small_data, store: RunStore, monkeypatch) -> dict:
+    interrupt_at(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        engine.train_run(CFG, store, small_data, progress=False, log=lambda line: None)
+    monkeypatch.undo()
+    record = store.load(CFG.run_id)
+    assert record["status"] == "interrupted" and len(record["epochs"]) == 2
+    return record
+
+
+# ---------------------------------------------------------------- 1, 2: losing progress
+
+
+def test_interrupt_before_the_checkpoint_is_restored_keeps_the_history(
+        small_data, tmp_path, monkeypatch, reference):
+    store = RunStore(tmp_path / "e" / "p")
+    before = two_of_three(small_data, store, monkeypatch)
+
+    def ctrl_c(*args, **kwargs):  # the moment between "resuming" and the restore
+        raise KeyboardInterrupt
+    monkeypatch.setattr(checkpoint, "resume", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        engine.train_run(CFG, store, small_data, progress=False, log=lambda line: None)
+    monkeypatch.undo()
+    after = store.load(CFG.run_id)
+    assert after["status"] == "interrupted" and after["epochs"] == before["epochs"]
+    lines: list[str] = []
+    final = engine.train_run(CFG, store, small_data, progress=False, log=lines.append)
+    assert "resuming after epoch 2" in lines[0]
+    assert comparable(final) == comparable(reference)
+
+
+def test_truncated_checkpoint_is_named_and_the_run_starts_over(
+        small_data, tmp_path, monkeypatch, reference):
+    store = RunStore(tmp_path / "e" / "p")
+    two_of_three(small_data, store, monkeypatch)
+    params = next(store.checkpoint_dir(CFG.run_id).glob("epoch-002.params"))
+    params.write_bytes(params.read_bytes()[:100])
+    lines: list[str] = []
+    final = engine.train_run(CFG, store, small_data, progress=False, log=lines.append)
+    assert any(str(params) in line and "unreadable" in line and "starting again from epoch 1"
+               in line for line in lines), lines
+    assert final["status"] == "completed"
+    assert comparable(final) == comparable(reference)  # from scratch: the same numbers
+
+
+def test_a_failed_run_makes_the_suite_exit_1(tmp_path):
+    # 7,000 images per class do not exist (6,000 do): the run fails, the suite carries on
+    proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--set",
+               "train_per_class=7000", results=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "failed" in proc.stdout and "some runs failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- 3, 4: trusting what should be checked
+
+
+def test_a_changed_byte_with_its_mtime_restored_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "fmnist"
+    folder.mkdir()
+    for spec in idx.FILES:  # uncompressed copies, as a user may keep them
+        src = idx.file_in(idx.find_data_dir(), spec.name)
+        opener = gzip.open if src.suffix == ".gz" else open
+        with opener(src, "rb") as f:
+            (folder / spec.name).write_bytes(f.read())
+    load_fashion_mnist(folder)  # verified, and remembered in the cache
+    labels = folder / "t10k-labels-idx1-ubyte"
+    stat = labels.stat()
+    data = bytearray(labels.read_bytes())
+    data[100] = (data[100] + 1) % 10
+    labels.write_bytes(bytes(data))
+    os.utime(labels, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # size and mtime as before
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        load_fashion_mnist(folder)
+
+
+def test_another_runs_record_copied_over_a_file_is_refused(tmp_path):
+    store = RunStore(tmp_path / "e" / "p")
+    a, b = CFG, CFG.replace(seed=1)
+    record = {"schema_version": 1, "run_id": a.run_id, "config": a.to_dict(),
+              "status": "completed", "epochs": []}
+    store.write(record)
+    shutil.copy(store.record_path(a.run_id), store.record_path(b.run_id))
+    with pytest.raises(CorruptRecord, match="copied over it"):
+        store.load(b.run_id)
+    assert [r["run_id"] for r in store.records()] == [a.run_id]  # counted once, not twice
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv", results=results)
+    assert proc.returncode == 0, proc.stderr
+    return results, RunStore(results / "orderings" / "smoke")
+
+
+def test_copied_record_is_quarantined_and_the_run_redone(smoke):
+    results, store = smoke
+    a, b = sorted(store.runs_dir.glob("*.json"))
+    shutil.copy(a, b)
+    proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv", results=results)
+    assert proc.returncode == 0 and "corrupted run file" in proc.stdout and b.stem in proc.stdout
+    assert read_record(b)["run_id"] == b.stem
+    assert list((store.root / "corrupt").glob(f"{b.stem}.*.json"))
+
+
+def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(smoke):
+    results, store = smoke
+    info = (store.root / "experiment.json").read_bytes()
+    proc = cli("--profile", "smoke", "--orderings", "relu_preact", "--seeds", "0",
+               results=results)
+    assert proc.returncode == 0
+    assert (store.root / "experiment.json").read_bytes() == info  # the definition: unchanged
+    report = (store.root / "report.md").read_text()
+    command = report.split("To reproduce these runs:")[1].strip().splitlines()[0]
+    assert "--orderings conv_bn_relu,relu_preact,bn_relu_conv" in command
+    assert "--seeds 0" in command and "GPU(s)" not in report
+    failed = cli("--profile", "smoke", "--gpus", "5", results=results)
+    assert failed.returncode == 2 and "MXNet sees 0 GPU(s)" in failed.stderr
+    assert (store.root / "experiment.json").read_bytes() == info
+
+
+# ---------------------------------------------------------------- 6-11: exit codes and messages
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--gpus", "5"], 2, "GPU [5] not available, MXNet sees 0 GPU(s)"),
+    (["--gpus", "5", "--list"], 2, "GPU [5] not available"),
+    (["--seeds", "5-1"], 2, "reversed range 5-1, write 1-5"),
+    (["--seeds", "0-100000"], 2, "100,001 seeds in 0-100000; at most 1,000"),
+    (["--epochs", "0"], 2, "--epochs must be >= 1"),
+])
+def test_usage_mistakes_exit_2_with_a_message(tmp_path, args, code, message):
+    proc = cli("--profile", "smoke", *args, results=tmp_path)
+    assert proc.returncode == code and message in proc.stderr
+    assert "Traceback" not in proc.stderr and not list(tmp_path.rglob("*.json"))
+
+
+def test_results_dir_naming_a_file(tmp_path):
+    path = tmp_path / "a-file"
+    path.write_text("")
+    for extra in ([], ["--list"], ["--report-only"]):
+        proc = cli("--profile", "smoke", *extra, results=path)
+        assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr
+
+
+def _mount(args: list[str]) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount here ({done.stderr.strip() or 'not permitted'}): this case "
+                    "needs a tmpfs or a read-only bind mount")
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "ro"
+    src.mkdir()
+    dst.mkdir()
+    _mount(["--bind", str(src), str(dst)])
+    try:
+        _mount(["-o", "remount,ro,bind", str(dst)])
+        yield src, dst
+    finally:
+        subprocess.run(["umount", str(dst)], capture_output=True)
+
+
+def test_read_only_results_folder(read_only, smoke):
+    src, ro = read_only
+    results, _ = smoke
+    proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", results=ro)
+    assert proc.returncode == 1 and "read-only file system" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    shutil.copytree(results / "orderings", src / "orderings")  # runs there, report not writable
+    (src / "orderings" / "smoke" / "report.md").unlink()
+    proc = cli("--profile", "smoke", "--report-only", results=ro)
+    assert proc.returncode == 1 and "report failed" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_full_disk_says_so_and_the_run_resumes_after_space_is_freed(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    _mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)])
+    try:
+        (disk / "filler").write_bytes(b"\0" * 3_900_000)
+        proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv,relu_preact",
+                   results=disk / "results")
+        assert proc.returncode == 1 and "the disk is full: free some space" in proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stderr.count("error:") == 1
+        for path in (disk / "results").rglob("runs/*.json"):
+            read_record(path)  # whatever was written is whole
+        (disk / "filler").unlink()
+        proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv,relu_preact",
+                   results=disk / "results")
+        assert proc.returncode == 0, proc.stderr
+        store = RunStore(disk / "results" / "orderings" / "smoke")
+        assert [r["status"] for r in store.records()] == ["completed"] * 3
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def terminal_sigint() -> None:
+    """Ctrl-C as in a terminal: a test runner started as a background job passes SIGINT on
+    ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _recorded(store: RunStore, epochs: int, limit: float = 120) -> None:
+    """Wait until some run's record on disk holds `epochs` finished epochs."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if any(len(r["epochs"]) >= epochs for r in store.records()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no record reached {epochs} epochs in {limit} s")
+
+
+def _started(proc: subprocess.Popen, marker: str, limit: float = 120) -> str:
+    """Read the process's output until `marker` appears; what was read."""
+    seen, deadline = "", time.time() + limit
+    while marker not in seen and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert marker in seen, seen
+    return seen
+
+
+# a run long enough to interrupt: 5,000 images, 5 epochs; output unbuffered, to follow it
+LONG = ["--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv", "--set",
+        "train_per_class=500", "--set", "epochs=5"]
+LIVE = {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
+def test_ctrl_c_exits_130_with_one_line_and_the_run_resumes(tmp_path, workers):
+    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
+           *workers]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **LIVE}, preexec_fn=terminal_sigint)
+    _started(proc, "epoch 1/5")
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    _recorded(store, epochs=1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "run the same command again to resume" in err
+    assert {r["status"] for r in store.records()} <= {"interrupted", "completed", "running"}
+    assert "failed" not in {r["status"] for r in store.records()}
+    again = cli(*LONG, *workers, results=tmp_path)
+    assert again.returncode == 0 and "resuming after epoch" in again.stdout
+
+
+def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
+    shell = (f"{sys.executable} {ROOT / 'run_all.py'} --results-dir {tmp_path} --profile smoke "
+             "--experiment all --seeds 0-999 --list | head -1")
+    proc = subprocess.run(shell, shell=True, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stdout.count("\n") == 1 and "BrokenPipe" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- 12: processes
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, **LIVE})
+    _started(proc, "epoch 1/5")
+    _recorded(RunStore(tmp_path / "orderings" / "smoke"), epochs=1)
+    children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+                .read_text().split()]
+    assert len(children) >= 2
+    proc.kill()  # SIGKILL, as the OOM killer does
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(c) for c in children):
+        time.sleep(0.5)
+    assert not [c for c in children if _alive(c)]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    assert "failed" not in {r["status"] for r in store.records()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+# ---------------------------------------------------------------- smaller ones
+
+
+def test_fresh_says_what_it_deletes_and_list_shows_it(smoke):
+    results, store = smoke
+    listed = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--fresh", "--list",
+                 results=results)
+    assert "done->fresh" in listed.stdout
+    proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--fresh", results=results)
+    assert "--fresh: deleting its record (done, 2 epochs) and its checkpoint" in proc.stdout
+
+
+def test_resume_message_says_when_there_is_no_usable_checkpoint(smoke):
+    results, store = smoke
+    path = next(p for p in store.runs_dir.glob("*.json") if "conv_bn_relu" in p.name)
+    record = json.loads(path.read_text())
+    record["status"], record["epochs"] = "interrupted", record["epochs"][:1]
+    path.write_text(json.dumps(record))  # no checkpoint left for it: a finished run keeps none
+    proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", results=results)
+    assert "no usable checkpoint: starting again from epoch 1" in proc.stdout
+    assert "resuming after epoch 1" not in proc.stdout
+
+
+def test_default_results_folder_is_the_checkouts(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
+                           "--list"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and f"({ROOT / 'results' / 'orderings' / 'smoke'})" in proc.stdout
+
+
+def test_wall_seconds_add_up_over_a_resume(small_data, tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "e" / "p")
+    stopped = two_of_three(small_data, store, monkeypatch)
+    final = engine.train_run(CFG, store, small_data, progress=False, log=lambda line: None)
+    assert stopped["wall_seconds"] > 0
+    assert final["wall_seconds"] > stopped["wall_seconds"] and final["started"] == stopped["started"]

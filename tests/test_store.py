@@ -1,0 +1,81 @@
+"""The store and the record: atomic writes under a concurrent reader, quarantine, and every
+way a record on disk can be malformed."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from gluon_resnet.atomic import write_json_atomic
+from gluon_resnet.config import RunConfig
+from gluon_resnet.records import CorruptRecord, new_record
+from gluon_resnet.store import RunStore, read_record
+
+CFG = RunConfig(width=0.0625, size=32, epochs=2)
+
+
+def record(**changes) -> dict:
+    return {**new_record(CFG, "e", "p", {}), **changes}
+
+
+def test_a_concurrent_reader_never_sees_half_a_file(tmp_path):
+    path = tmp_path / "r.json"
+    big = {"values": list(range(50_000))}  # ~0.3 MB: many write() calls per file
+    small = {"values": [1]}
+    write_json_atomic(path, small)
+    stop, seen, errors = threading.Event(), [], []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(len(json.loads(path.read_text())["values"]))
+            except ValueError as e:  # a torn file would land here
+                errors.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for i in range(60):
+        write_json_atomic(path, big if i % 2 else small)
+    stop.set()
+    reader.join()
+    assert not errors and set(seen) <= {1, 50_000} and len(seen) > 10
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_quarantine_moves_the_file_aside_and_drops_its_checkpoint(tmp_path):
+    store = RunStore(tmp_path / "e" / "p")
+    store.write(record())
+    ckpt = store.checkpoint_dir(CFG.run_id)
+    ckpt.mkdir(parents=True)
+    (ckpt / "epoch-001.params").write_bytes(b"x")
+    store.record_path(CFG.run_id).write_text('{"schema_version": 1, "run_')  # torn
+    lines: list[str] = []
+    store.set_aside_if_corrupt(CFG.run_id, lines.append)
+    assert not store.record_path(CFG.run_id).exists() and not ckpt.exists()
+    kept = list((store.root / "corrupt").glob(f"{CFG.run_id}.*.json"))
+    assert len(kept) == 1 and kept[0].read_text().startswith('{"schema_version": 1')
+    assert "corrupted run file" in lines[0] and "not readable JSON" in lines[0]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schema_version": 2}, "schema_version 2, this code reads 1"),
+    ({"status": "paused"}, "status 'paused' is not one of"),
+    ({"epochs": [{"epoch": 1}]}, "epoch entry 0 is malformed (missing ['train_loss'"),
+    ({"epochs": [{"epoch": 2, "train_loss": 1, "train_acc": 1, "test_loss": 1, "test_acc": 1,
+                  "lr": 1, "seconds": 1, "images_per_sec": 1}]}, "epoch entry 0 is malformed"),
+    ({"epochs": "none"}, "epochs is not a list"),
+    ({"config": [1]}, "config is not an object"),
+    ({"config": {**CFG.to_dict(), "ordering": "v9"}}, "config is not a valid RunConfig"),
+    ({"run_id": "other"}, "holds the record of run 'other'"),
+])
+def test_malformed_records_are_named_and_explained(tmp_path, change, message):
+    path = tmp_path / f"{CFG.run_id}.json"
+    path.write_text(json.dumps(record(**change)))
+    with pytest.raises(CorruptRecord) as err:
+        read_record(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+    listing = RunStore(tmp_path / "store")
+    listing.runs_dir.mkdir(parents=True)
+    (listing.runs_dir / path.name).write_text(path.read_text())
+    assert listing.records() == [] and message in listing.problems()[0]
