@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import gluon_resnet  # noqa: F401  (threads + allocator set-up before MXNet loads)
+from gluon_resnet import runtime  # noqa: E402
 from experiments import EXPERIMENTS, find  # noqa: E402
 from gluon_resnet.idx import DatasetError  # noqa: E402
 from gluon_resnet.runs.cli import (RAY_FLAGS, STORAGE_HINTS, build_parser,  # noqa: E402
@@ -18,6 +20,7 @@ from gluon_resnet.runs.executors import (ExecutorOptions, UsageError,  # noqa: E
 from gluon_resnet.runs.executors.ray_executor import RayMissing  # noqa: E402  (Ray: lazily)
 from gluon_resnet.runs.experiment import Experiment, expand  # noqa: E402
 from gluon_resnet.runs.overrides import axes_of, overrides_of  # noqa: E402
+from gluon_resnet.runs.plan import default_workers  # noqa: E402
 from gluon_resnet.runs.runner import (resolve_profile, run_experiment,  # noqa: E402
                                       run_until_decided)
 from gluon_resnet.store import RunStore  # noqa: E402
@@ -107,6 +110,27 @@ def validate(args: argparse.Namespace, parser: argparse.ArgumentParser):
     return experiments, axes, overrides, sets, grids, options
 
 
+def use_both_cores(args, options, experiments, axes, overrides, parser):
+    """No executor chosen on a CPU-only machine: worker processes when that is faster for
+    this grid (runs/plan.py, default_workers), else the sequential executor."""
+    if options.gpus is not None or gpu_count():
+        return options, "sequential"
+    profile, _ = resolve_profile(args.profile, None, None)
+    try:
+        runs = {n: expand(e, profile, axes=axes, overrides=overrides)
+                for n, (e, _) in experiments.items()}
+    except ValueError as e:
+        parser.error(str(e))
+    cores = runtime.usable_cores() if not runtime.USER_THREADS else 1
+    workers = min(default_workers(r, RunStore(args.results_dir / n / profile), args.results_dir,
+                                  cores) for n, r in runs.items())
+    if workers < 2:
+        return options, "sequential"
+    print(f"{workers} worker processes x 1 thread: faster than one process for runs of "
+          "minutes on this CPU (--executor sequential keeps one)", flush=True)
+    return replace(options, workers=workers), "local"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 all well, 1 a run failed or a file could not be written, 2 a usage
     mistake, 130 interrupted (everything finished so far is kept and resumes)."""
@@ -115,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     experiments, axes, overrides, sets, grids, options = validate(args, parser)
     kind = executor_kind(options)
+    if kind == "sequential" and options.kind is None and not args.report_only:
+        options, kind = use_both_cores(args, options, experiments, axes, overrides, parser)
     # --list needs a local pool's size, never a Ray connection; --report-only needs neither.
     wanted = not args.report_only and (kind == "local" or not args.list)
     executor = None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mxnet.gluon import nn
 
-from .orderings import ORDERINGS, check_ordering
+from .orderings import ORDERINGS, PROJECTION_INPUTS, check_ordering
 
 
 class _OrderedBlock(nn.HybridBlock):
@@ -16,10 +16,14 @@ class _OrderedBlock(nn.HybridBlock):
     # widens its input, as the bottleneck does from the stem's c to 4c channels).
     projects_first_block = False
 
-    def __init__(self, ordering: str, **kwargs) -> None:
+    def __init__(self, ordering: str, projection_input: str = "preact", **kwargs) -> None:
         super().__init__(**kwargs)
         self.ordering = check_ordering(ordering)
         self._ordering_fn = ORDERINGS[self.ordering]
+        if projection_input not in PROJECTION_INPUTS:
+            raise ValueError(f"unknown projection_input {projection_input!r}; valid: "
+                             f"{', '.join(PROJECTION_INPUTS)}")
+        self.projection_input = projection_input
 
     @property
     def convs(self) -> tuple:
@@ -52,8 +56,9 @@ class Residual(_OrderedBlock):
     _proj_name = "conv3"
 
     def __init__(self, num_channels: int, use_1x1conv: bool = False, strides: int = 1,
-                 ordering: str = "conv_bn_relu", **kwargs) -> None:
-        super().__init__(ordering, **kwargs)
+                 ordering: str = "conv_bn_relu", projection_input: str = "preact",
+                 **kwargs) -> None:
+        super().__init__(ordering, projection_input, **kwargs)
         with self.name_scope():
             self.conv1 = _conv(num_channels, 3, strides, "conv1")
             self.conv2 = _conv(num_channels, 3, 1, "conv2")
@@ -72,9 +77,10 @@ class Bottleneck(_OrderedBlock):
     projects_first_block = True
 
     def __init__(self, num_channels: int, use_1x1conv: bool = False, strides: int = 1,
-                 ordering: str = "conv_bn_relu", expansion: int = 4, **kwargs) -> None:
+                 ordering: str = "conv_bn_relu", expansion: int = 4,
+                 projection_input: str = "preact", **kwargs) -> None:
         """num_channels is the inner (3x3) width; the block outputs num_channels * expansion."""
-        super().__init__(ordering, **kwargs)
+        super().__init__(ordering, projection_input, **kwargs)
         out_channels = num_channels * expansion
         with self.name_scope():
             self.conv1 = _conv(num_channels, 1, 1, "conv1")

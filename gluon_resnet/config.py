@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .nets import check_arch
-from .orderings import check_ordering
+from .orderings import PROJECTION_INPUTS, check_ordering
 
 # Valid names live next to what they name (ORDERINGS in orderings.py, ARCHS in
 # nets.py); these two are protocol options only this module validates.
@@ -26,6 +26,7 @@ class RunConfig:
     ordering: str = "conv_bn_relu"
     width: float = 1.0
     final_bn_relu: Optional[bool] = None  # None: He et al.'s rule (on for pre-activation)
+    projection_input: str = "preact"  # pre-activation blocks: what a 1x1 projection reads
     # data
     size: int = 96
     train_per_class: Optional[int] = None  # None: all 6,000 per class
@@ -41,6 +42,10 @@ class RunConfig:
     schedule: str = "constant"
     lr_steps: tuple[int, ...] = ()  # epochs (1-based) after which a step schedule multiplies lr
     lr_factor: float = 0.1
+    # He et al. 2016 trained ResNet-110 at 0.01 for ~400 iterations before 0.1: a warm-up
+    # of the first warmup_steps optimiser steps at warmup_lr (0: none)
+    warmup_steps: int = 0
+    warmup_lr: float = 0.01
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -49,12 +54,16 @@ class RunConfig:
         check_arch(self.arch)
         check_ordering(self.ordering)
         _choice("init", self.init, INITS)
+        _choice("projection_input", self.projection_input, PROJECTION_INPUTS)
         _choice("schedule", self.schedule, SCHEDULES)
         _positive("width", self.width)
         _positive("size", self.size)
         _positive("lr", self.lr)
         _positive("batch_size", self.batch_size)
         _positive("epochs", self.epochs)
+        _positive("warmup_lr", self.warmup_lr)
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         for name in ("train_per_class", "test_per_class"):
             value = getattr(self, name)
             if value is not None:
@@ -67,8 +76,12 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        """Readable prefix + hash of the whole config: same config, same id."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True)
+        """Readable prefix + hash of the whole config: same config, same id. Fields added
+        after runs were committed are left out of the hash at their default (ID_DEFAULTS),
+        so those runs keep their ids until their config really changes."""
+        hashed = {k: v for k, v in self.to_dict().items()
+                  if not (k in ID_DEFAULTS and v == ID_DEFAULTS[k])}
+        canonical = json.dumps(hashed, sort_keys=True)
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:8]
         width = "" if self.width == 1 else f"-w{self.width:g}"
         return f"{self.arch}{width}-{self.ordering}-s{self.seed}-{digest}"
@@ -99,6 +112,9 @@ def _positive(name: str, value) -> None:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+# Fields added after runs were committed, with the default that keeps the old behaviour.
+# Never change these defaults: the ids of committed runs depend on them.
+ID_DEFAULTS = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.01}
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 _TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
 

@@ -69,7 +69,7 @@ def check_arch(name: str) -> ArchSpec:
 
 def resnet_block(num_channels: int, num_residuals: int, first_block: bool = False,
                  ordering: str = "conv_bn_relu", block: type = Residual,
-                 **kwargs) -> nn.HybridSequential:
+                 projection_input: str = "preact", **kwargs) -> nn.HybridSequential:
     """d2l's stage: the first block of every stage but the first halves the size (stride 2)."""
     stage = nn.HybridSequential(**kwargs)
     with stage.name_scope():
@@ -77,7 +77,7 @@ def resnet_block(num_channels: int, num_residuals: int, first_block: bool = Fals
             downsample = i == 0 and not first_block
             project = downsample or (i == 0 and block.projects_first_block)
             stage.add(block(num_channels, use_1x1conv=project, strides=2 if downsample else 1,
-                            ordering=ordering))
+                            ordering=ordering, projection_input=projection_input))
     return stage
 
 
@@ -114,7 +114,8 @@ def _head(num_classes: int, final_bn_relu: bool) -> nn.HybridSequential:
 
 def resnet(arch: str = "d2l18", ordering: str = "conv_bn_relu", num_classes: int = 10,
            in_channels: int = 1, width: float = 1.0,
-           final_bn_relu: Optional[bool] = None) -> nn.HybridSequential:
+           final_bn_relu: Optional[bool] = None,
+           projection_input: str = "preact") -> nn.HybridSequential:
     """ARCHS[arch] with `ordering` blocks and channels x width; children stem, stage1..N, head."""
     # final_bn_relu None follows He et al.: on for the pre-activation orderings (PREACT),
     # off otherwise; True/False force it (False reproduces the seed notebook's net).
@@ -128,7 +129,8 @@ def resnet(arch: str = "d2l18", ordering: str = "conv_bn_relu", num_classes: int
         net.add(_stem(spec, _scale(spec.stem_channels, width), in_channels))
         for i, (num_residuals, channels) in enumerate(spec.stages, start=1):
             net.add(resnet_block(_scale(channels, width), num_residuals, first_block=i == 1,
-                                 ordering=ordering, block=BLOCKS[spec.block], prefix=f"stage{i}_"))
+                                 ordering=ordering, block=BLOCKS[spec.block],
+                                 projection_input=projection_input, prefix=f"stage{i}_"))
         net.add(_head(num_classes, final_bn_relu))
     return net
 

@@ -55,12 +55,14 @@ def relu_preact(blk, F, x):
 
 def bn_relu_conv(blk, F, x):
     """(e) full pre-activation ("v2"): BN1 -> ReLU -> w1 -> BN2 -> ReLU -> w2; out = F(x) + s(x)."""
-    # Projection reads the pre-activation (as in (d)); BN1 therefore sees the block input.
+    # A projection reads the pre-activation ReLU(BN1(x)), as in He et al.'s code and (d);
+    # projection_input="relu" reads ReLU(x) without BN, as the seed notebook's block did.
     x_preact = F.npx.relu(blk.bns[0](x))
     y = blk.convs[0](x_preact)
     for bn, conv in zip(blk.bns[1:], blk.convs[1:]):
         y = conv(F.npx.relu(bn(y)))
-    return y + blk.shortcut(x_preact, x)
+    projected = x_preact if blk.projection_input == "preact" else F.npx.relu(x)
+    return y + blk.shortcut(projected, x)
 
 
 ORDERINGS: dict[str, OrderingFn] = {
@@ -78,6 +80,11 @@ DEFAULT_BASELINE = "conv_bn_relu"
 # Orderings whose blocks end without an activation on the sum: networks built from them end
 # with BN -> ReLU before pooling (He et al.'s rule), see nets.resnet(final_bn_relu=None).
 PREACT = frozenset({"relu_preact", "bn_relu_conv"})
+
+
+# What a projection shortcut of a pre-activation block reads: the pre-activated input
+# (He et al.; GluonCV V2) or ReLU(x) alone (the seed notebook's bn_relu_conv block).
+PROJECTION_INPUTS = ("preact", "relu")
 
 
 def check_ordering(name: str) -> str:

@@ -25,7 +25,10 @@ def usable_cores() -> int:
 
 
 def configure_threads() -> int:
-    """Default OpenMP/MXNet thread counts to the usable cores; return the count in force."""
+    """Default OpenMP/MXNet thread counts to the usable cores; return the count in force.
+    An empty or malformed OMP_NUM_THREADS counts as unset."""
+    if not os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        os.environ.pop("OMP_NUM_THREADS", None)
     if "mxnet" in sys.modules and "OMP_NUM_THREADS" not in os.environ:
         # Too late: MXNet read its settings at load and kept its default, half the cores
         # (src/engine/openmp.cc). Say so rather than record a thread count not in force.
@@ -52,6 +55,6 @@ def keep_heap_memory() -> bool:
 
 # The user's own choice, if any, read before configure_threads() fills in the default:
 # parallel workers share the cores out among themselves unless the user chose.
-USER_THREADS = os.environ.get("OMP_NUM_THREADS")
+USER_THREADS = os.environ.get("OMP_NUM_THREADS", "").strip() or None
 THREADS = configure_threads()
 HEAP_KEPT = keep_heap_memory()

@@ -22,6 +22,14 @@ def lr_at(cfg: RunConfig, epoch: int) -> float:
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
+def step_lr(cfg: RunConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimiser step `step` (0-based) of `epoch`: warmup_lr for the
+    run's first warmup_steps steps, then the epoch's (a pure function: resumes replay it)."""
+    if (epoch - 1) * steps_per_epoch + step < cfg.warmup_steps:
+        return cfg.warmup_lr
+    return lr_at(cfg, epoch)
+
+
 def lr_schedule(cfg: RunConfig) -> list[float]:
     """lr_at for every epoch of the run."""
     return [lr_at(cfg, e) for e in range(1, cfg.epochs + 1)]

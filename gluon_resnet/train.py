@@ -26,7 +26,7 @@ from .data import FashionMNIST, batches, to_batch
 from .devices import contexts
 from .diagnostics import GradNorms, activation_stats, environment, finite
 from .nets import count_params, named_parts, resnet
-from .schedule import lr_at
+from .schedule import lr_at, step_lr
 from .store import RunStore
 
 __all__ = ["seed_everything", "contexts", "environment", "evaluate", "build", "train_batches",
@@ -72,7 +72,8 @@ def build(cfg: RunConfig, data: FashionMNIST, ctx: list, amp: bool = False) -> S
     seed_everything(cfg.seed)
     if amp:
         devices.amp_init(ctx)
-    net = resnet(cfg.arch, cfg.ordering, width=cfg.width, final_bn_relu=cfg.final_bn_relu)
+    net = resnet(cfg.arch, cfg.ordering, width=cfg.width, final_bn_relu=cfg.final_bn_relu,
+                 projection_input=cfg.projection_input)
     net.initialize(_initializer(cfg.init), ctx=ctx)
     data = data.subset(cfg.train_per_class, cfg.test_per_class)
     probe = to_batch(data.test_images[:PROBE_IMAGES], cfg.size, ctx[0])
@@ -153,6 +154,14 @@ def train_epoch(s: Session, batch_iter: Iterable, on_batch: Optional[OnBatch] = 
     return TrainStats(loss_sum / n, n_correct / n, n, time.perf_counter() - start)
 
 
+def _warmed_up(s: Session, epoch: int, batch_iter: Iterable) -> Iterator:
+    """The batches, each after setting its step's learning rate (warm-up, then the epoch's)."""
+    steps = math.ceil(len(s.data.train_labels) / s.cfg.batch_size)
+    for i, batch in enumerate(batch_iter):
+        s.trainer.set_learning_rate(step_lr(s.cfg, epoch, i, steps))
+        yield batch
+
+
 def evaluate(net: gluon.Block, batch_iter: Iterable, ctx: Ctx) -> tuple[float, float]:
     """(mean loss, accuracy) of net on the batches, in inference mode (NaN if diverged)."""
     ctx = ctx if isinstance(ctx, (list, tuple)) else [ctx]
@@ -179,7 +188,10 @@ def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None) -> dic
     seed_everything(epoch_seed(cfg.seed, epoch))
     lr = lr_at(cfg, epoch)
     s.trainer.set_learning_rate(lr)
-    tr = train_epoch(s, train_batches(s, epoch), on_batch)
+    batch_iter = train_batches(s, epoch)
+    if cfg.warmup_steps:
+        batch_iter = _warmed_up(s, epoch, batch_iter)
+    tr = train_epoch(s, batch_iter, on_batch)
     test = batches(s.data.test_images, s.data.test_labels, cfg.batch_size, cfg.size,
                    ctx=devices.batch_ctx(s.ctx))
     test_loss, test_acc = evaluate(s.net, test, s.ctx)

@@ -251,3 +251,35 @@ def test_tables():
     assert {"conv_bn_relu", "bn_after_add", "relu_before_add", "relu_preact",
             "bn_relu_conv"} <= set(ORDERINGS)
     assert PREACT == {"relu_preact", "bn_relu_conv"} and PREACT <= set(ORDERINGS)
+
+
+def test_projection_input_relu_reads_relu_x_without_bn():
+    """The seed notebook's bn_relu_conv block: its projection reads ReLU(x), not ReLU(BN1(x));
+    identity shortcuts and the residual branch are the same either way."""
+    x = mx.np.random.normal(0, 1, (2, 3, 8, 8))
+    he = Residual(4, use_1x1conv=True, strides=2, ordering="bn_relu_conv")
+    notebook = Residual(4, use_1x1conv=True, strides=2, ordering="bn_relu_conv",
+                        projection_input="relu")
+    for blk in (he, notebook):
+        blk.initialize(mx.init.Xavier())
+        blk(x)
+    he.bn1.gamma.set_data(mx.np.full((3,), 1.5))  # a fresh BN is nearly the identity:
+    he.bn1.beta.set_data(mx.np.full((3,), -0.4))  # make relu(bn1(x)) differ from relu(x)
+    for name in ("conv1", "conv2", "conv3", "bn1", "bn2"):
+        copy_layer(getattr(he, name), getattr(notebook, name))
+    with autograd.predict_mode():
+        a, b = he(x).asnumpy(), notebook(x).asnumpy()
+        proj = he.conv3
+        expected = b - a  # only the shortcut differs: conv3(relu(x)) - conv3(relu(bn1(x)))
+        shift = (proj(mx.npx.relu(x)) - proj(mx.npx.relu(he.bn1(x)))).asnumpy()
+    np.testing.assert_allclose(expected, shift, rtol=1e-4, atol=1e-5)
+    assert np.abs(shift).max() > 1e-3
+    ident = [Residual(3, ordering="bn_relu_conv", projection_input=p) for p in ("preact", "relu")]
+    for blk in ident:
+        blk.initialize(mx.init.Xavier())
+        blk(x)
+    for name in ("conv1", "conv2", "bn1", "bn2"):
+        copy_layer(getattr(ident[0], name), getattr(ident[1], name))
+    np.testing.assert_allclose(run(ident[0], x.asnumpy(), False), run(ident[1], x.asnumpy(), False))
+    with pytest.raises(ValueError, match="unknown projection_input 'bn'"):
+        Residual(4, ordering="bn_relu_conv", projection_input="bn")

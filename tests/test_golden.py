@@ -33,8 +33,18 @@ def snapshot(store_root: Path) -> dict:
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ")]
     timing = [i for i, name in enumerate(rows[0]) if name in TIMING_COLUMNS]
     rows = [" | ".join("T" if i in timing else c for i, c in enumerate(r)) for r in rows]
-    return {"records": {r["run_id"]: comparable(r) for r in store.records()},
+    return {"records": {r["run_id"]: pinned(comparable(r)) for r in store.records()},
             "main_table": rows}
+
+
+def pinned(record: dict) -> dict:
+    """Config fields added since the pin, at the default that keeps the old behaviour, are
+    left out (as from the run id's hash): the pin is about what the runs trained to."""
+    from gluon_resnet.config import ID_DEFAULTS
+
+    config = {k: v for k, v in record["config"].items()
+              if not (k in ID_DEFAULTS and v == ID_DEFAULTS[k])}
+    return {**record, "config": config}
 
 
 def close(a, b, path: str = "") -> list[str]:

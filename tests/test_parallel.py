@@ -122,3 +122,19 @@ def test_ray_missing_says_how_to_install_it(monkeypatch, capsys, tmp_path):
     assert code == 2
     assert "pip install -r requirements-ray.txt" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_default_executor_uses_both_cores_for_runs_of_minutes(tmp_path):
+    """No executor chosen, CPU only: worker processes when runs take minutes and several are
+    pending; one process for seconds-long runs (start-up dominates) or a single run."""
+    from experiments import EXPERIMENTS
+    from gluon_resnet.runs.experiment import expand
+    from gluon_resnet.runs.plan import default_workers
+
+    store = RunStore(tmp_path / "orderings" / "quick")
+    quick = expand(EXPERIMENTS["orderings"], "quick")
+    smoke = expand(EXPERIMENTS["orderings"], "smoke")
+    assert default_workers(quick, store, tmp_path, cores=2) == 2
+    assert default_workers(smoke, store, tmp_path, cores=2) == 1
+    assert default_workers(quick, store, tmp_path, cores=1) == 1
+    assert default_workers(quick[:1], store, tmp_path, cores=2) == 1

@@ -12,7 +12,8 @@ import pytest
 from scipy import stats as sps
 
 from gluon_resnet.config import RunConfig
-from gluon_resnet.reporting.report import write_index, write_report
+from gluon_resnet.reporting.index import write_index
+from gluon_resnet.reporting.report import write_report
 
 PARTS = ("stem", "stage1", "stage2", "head")
 EPOCHS = 4
@@ -220,6 +221,7 @@ def test_groups_by_arch_compare_within_arch(tmp_path: Path):
         ("bn_relu_conv", "cifar20"), ("bn_relu_conv", "d2l18")]
     rows = {r["comparison"]: r for r in table(text, "## Against the baseline: verdicts")}
     assert len(rows) == 2  # within each arch, never across
+    assert (root / "effect_by_arch.png").exists() and "effect_by_arch.png" in text
     for arch in ("cifar20", "d2l18"):
         final = {o: [r["epochs"][-1]["test_acc"] for r in runs
                      if r["config"]["ordering"] == o and r["config"]["arch"] == arch]
@@ -237,5 +239,6 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
     write_report(store)
     text = write_index(results).read_text()
     assert "(orderings/smoke/report.md)" in text and "(seed_notebook/quick/report.md)" in text
-    rows = table(text, "# Results")
+    rows = table(text, "## Reports")
+    assert "## What the committed evidence says" in text and "bn_relu_conv against conv_bn_relu" in text
     assert [r["runs"] for r in rows] == ["11 (8 completed)", "0 (0 completed)"]

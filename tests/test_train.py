@@ -411,3 +411,45 @@ def test_same_seed_pairs_runs_same_initial_weights_across_orderings(small_data):
             assert np.array_equal(other[k], base[k]), (ordering, final, k)
     other_seed = weights(ordering="conv_bn_relu", seed=4)
     assert not np.array_equal(other_seed[convs[0]], base[convs[0]])
+
+
+def test_warm_up_steps_use_the_warm_up_rate_then_the_epochs():
+    from gluon_resnet.schedule import step_lr
+
+    cfg = RunConfig(lr=0.1, epochs=3, warmup_steps=5, warmup_lr=0.01)
+    rates = [step_lr(cfg, e, i, 4) for e in (1, 2, 3) for i in range(4)]
+    assert rates == [0.01] * 5 + [0.1] * 7
+    assert step_lr(RunConfig(lr=0.1, epochs=3), 1, 0, 4) == 0.1
+
+
+def test_warm_up_changes_the_run_and_resumes_the_same(small_data, tmp_path):
+    """A warm-up over the first steps changes what the run trains to; it is a function of
+    (epoch, step), so an interrupted run replays it."""
+    cfg = RunConfig(**TINY, lr=0.5, warmup_steps=3, warmup_lr=0.001)
+    warm = engine.train_run(cfg, RunStore(tmp_path / "a" / "p"), small_data, progress=False,
+                            log=quiet)
+    cold = engine.train_run(cfg.replace(warmup_steps=0), RunStore(tmp_path / "b" / "p"),
+                            small_data, progress=False, log=quiet)
+    assert warm["status"] == "completed"
+    assert warm["epochs"][0]["train_loss"] != cold["epochs"][0]["train_loss"]
+    again = engine.train_run(cfg, RunStore(tmp_path / "c" / "p"), small_data, progress=False,
+                             log=quiet)
+    assert comparable(again) == comparable(warm)
+
+
+def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
+    """Runs committed before projection_input and the warm-up existed keep their ids (and so
+    stay valid) until their config really changes."""
+    import glob
+
+    root = Path(__file__).resolve().parents[1]
+    paths = glob.glob(str(root / "results" / "*" / "*" / "runs" / "*.json"))
+    assert paths
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        old = {k: v for k, v in record["config"].items()
+               if k not in ("projection_input", "warmup_steps", "warmup_lr")}
+        assert RunConfig.from_dict(old).run_id == record["run_id"] == Path(path).stem
+    base = RunConfig()
+    assert base.replace(warmup_steps=400).run_id != base.run_id
+    assert base.replace(projection_input="relu").run_id != base.run_id

@@ -193,3 +193,25 @@ def paired_differences(diffs: Mapping[str, Mapping[int, float]], margin: float, 
     ax.set_title(title, fontsize=10)
     ax.legend(loc="best", fontsize=8)
     return _save(fig, path)
+
+
+def effect_by(effects: Mapping[str, Sequence[tuple[str, float, float, float]]], xlabel: str,
+              ylabel: str, margin: float, path: Path, title: str = "") -> Path:
+    """Per variant, its difference to the baseline (with its interval) at each value of
+    another setting, e.g. depth: (x label, difference, low, high) per point."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.axhspan(-margin, margin, color="0.88", zorder=0, label=f"±margin ({margin:g})")
+    ax.axhline(0, color="0.4", lw=0.8)
+    labels = list(dict.fromkeys(x for points in effects.values() for x, *_ in points))
+    offsets = np.linspace(-0.12, 0.12, len(effects)) if len(effects) > 1 else [0.0]
+    for k, (variant, points) in enumerate(effects.items()):
+        xs = [labels.index(x) + offsets[k] for x, *_ in points]
+        diff = np.array([d for _, d, _, _ in points])
+        low = np.array([lo for _, _, lo, _ in points])
+        high = np.array([hi for _, _, _, hi in points])
+        ax.errorbar(xs, diff, yerr=[diff - low, high - diff], marker="o", capsize=4,
+                    label=variant, color=f"C{k}")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -182,6 +182,27 @@ def paired_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[st
              f"seed; bar: mean; band: the ±{100 * analysis.margin:g}-point margin)", name)]
 
 
+def effect_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[str, str]]:
+    """With one other varied setting (e.g. arch: depth), each ordering's difference to the
+    baseline against that setting, with its simultaneous interval."""
+    others = {k for d in decided for k in d.other.config
+              if k not in ("ordering",) and len({canon(e.other.config.get(k)) for e in decided}) > 1}
+    if len(others) != 1 or not decided:
+        return []
+    (field,) = others
+    effects: dict[str, list] = {}
+    for d in decided:
+        v = d.verdict
+        effects.setdefault(d.other.config["ordering"], []).append(
+            (str(d.other.config[field]), 100 * v.diff, 100 * v.ci_low, 100 * v.ci_high))
+    name = f"effect_by_{field}.png"
+    plots.effect_by(effects, field, f"{analysis.metric}: ordering - {analysis.baseline} "
+                    "(points)", 100 * analysis.margin, root / name,
+                    f"difference to {analysis.baseline} by {field} (simultaneous CI)")
+    return [(f"each ordering's difference to {analysis.baseline} against {field}, with its "
+             "simultaneous interval and the margin band", name)]
+
+
 def section_paper() -> list[str]:
     rows = [list(r) for r in PAPER_TABLE]
     return ["## Context: He et al. (2016), CIFAR-10 (the paper's figures, not ours)", "",
@@ -213,7 +234,8 @@ def write_report(root: Path) -> Path:
         lines += section_main(groups, fields)
         lines += section_verdicts(decided, analysis, source)
         lines += section_descriptive(decided, analysis)
-        figures = plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
+        figures = (plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
+                   + effect_figure(decided, analysis, root))
         table = {g.label: group_row(g) for g in groups}
         export.write_csv(export.summary_rows(groups, fields, table, decided), root / "summary.csv")
         lines += ["Tables as CSV: [runs.csv](runs.csv) (one row per run and epoch), "
@@ -230,32 +252,11 @@ def write_report(root: Path) -> Path:
     return path
 
 
-def write_index(results_dir: Path) -> Path:
-    """results_dir/README.md: one row per <experiment>/<profile>/report.md present."""
-    results_dir = Path(results_dir)
-    rows = []
-    for report in sorted(results_dir.glob("*/*/report.md")):
-        root = report.parent
-        store = RunStore(root)
-        records = store.records()
-        exp, _ = store.read_experiment()
-        done = sum(r["status"] == "completed" for r in records)
-        rows.append([f"[{root.parent.name}]({root.parent.name}/{root.name}/report.md)",
-                     root.name, exp.get("description", ""),
-                     f"{len(records)} ({done} completed)", _newest(records)])
-    lines = ["# Results", "",
-             "One report per experiment and profile, regenerated from the run files beside it.",
-             ""]
-    lines += md_table(["experiment", "profile", "description", "runs", "newest run"], rows) \
-        if rows else ["No reports yet."]
-    path = results_dir / "README.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], None]) -> bool:
     """Rebuild the report and the index; False (and why) when that failed. A report bug
     never stops the training suite: the runs on disk matter more."""
+    from .index import write_index
+
     try:
         path = write_report(store.root)
         write_index(results_dir)

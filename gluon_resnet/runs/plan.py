@@ -41,7 +41,7 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
     estimated seconds of one more seed of the whole grid (one round of --until-decided)."""
     from .estimate import bench_gflops, estimate_seconds, measured_rates
 
-    rates, gflops = measured_rates(results_dir), bench_gflops(results_dir)
+    rates, gflops = measured_rates(results_dir), bench_gflops(results_dir, device)
     total = every = 0.0
     print(f"{store.experiment}/{store.profile}: {len(runs)} runs ({store.root})")
     for item in plan(store, runs):
@@ -91,3 +91,23 @@ def list_seed_plan(store: RunStore, analysis, per_seed_seconds: float) -> None:
         more = max(0, max(need) - min(d.verdict.n for d in decided))
         print(f"  all of them: about {max(need)} seeds, {more} more round(s) of the grid, "
               f"~{more * per_seed_seconds / 60:.1f} min (run_all.py --until-decided)")
+
+
+# Two 1-thread processes beat one 2-thread process on this suite's runs of minutes (1.28x
+# measured on the quick profile, README); for runs of seconds each worker's start-up
+# (importing MXNet, loading the data: ~3 s) costs more than it saves (smoke: 11.1 s vs 8.3 s).
+PARALLEL_MIN_SECONDS = 60
+
+
+def default_workers(runs: list[RunConfig], store: RunStore, results_dir: Path,
+                    cores: int) -> int:
+    """Worker processes for a CPU-only machine when the user chose no executor: one per core
+    when at least two runs are pending and a run takes over a minute, else 1."""
+    from .estimate import bench_gflops, estimate_seconds, measured_rates
+
+    pending = [p.cfg for p in plan(store, runs) if p.state != "done"]
+    if cores < 2 or len(pending) < 2:
+        return 1
+    rates, gflops = measured_rates(results_dir), bench_gflops(results_dir)
+    seconds = sorted(estimate_seconds(cfg, rates, gflops, "cpu")[0] for cfg in pending)
+    return cores if seconds[len(seconds) // 2] >= PARALLEL_MIN_SECONDS else 1
