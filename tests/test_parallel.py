@@ -138,3 +138,11 @@ def test_default_executor_uses_both_cores_for_runs_of_minutes(tmp_path):
     assert default_workers(smoke, store, tmp_path, cores=2) == 1
     assert default_workers(quick, store, tmp_path, cores=1) == 1
     assert default_workers(quick[:1], store, tmp_path, cores=2) == 1
+
+
+def test_threads_tool_measures_a_training_step():
+    """The speed-under-load tool's cell: real training steps in this process (no timing
+    asserted: performance is measured by the tool, not tested)."""
+    from gluon_resnet.tools.threads import NETS, child
+
+    assert child(next(iter(NETS.values())), steps=1) > 0
