@@ -242,3 +242,18 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
     rows = table(text, "## Reports")
     assert "## What the committed evidence says" in text and "bn_relu_conv against conv_bn_relu" in text
     assert [r["runs"] for r in rows] == ["11 (8 completed)", "0 (0 completed)"]
+
+
+def test_reference_numbers_beside_ours_and_whether_one_run_could_decide(store: Path):
+    info = {**EXPERIMENT, "reference": {"source": "the seed notebook, one run each",
+                                        "metric": "final_test_acc",
+                                        "values": {"conv_bn_relu": 0.893, "bn_relu_conv": 0.908}}}
+    (store / "experiment.json").write_text(json.dumps(info))
+    text = write_report(store).read_text()
+    section = text.split("## Beside the seed notebook, one run each")[1].split("\n## ")[0]
+    rows = {r["ordering"]: r for r in table(text, "## Beside the seed notebook")}
+    assert rows["conv_bn_relu"]["theirs %"] == "89.30" and rows["bn_relu_conv"]["theirs %"] == "90.80"
+    finals = [r["epochs"][-1]["test_acc"] for r in completed(store, "conv_bn_relu")]
+    assert rows["conv_bn_relu"]["ours %"].startswith(f"{100 * statistics.mean(finals):.2f} ± ")
+    assert "they read a difference of +1.50 points from one run each" in section
+    assert "one run per variant" in section and "% of the time" in section

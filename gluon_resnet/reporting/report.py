@@ -13,7 +13,7 @@ from . import export, plots, reproduce, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, shared_config, varying_fields)
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
-                     section_descriptive, section_verdicts)
+                     section_descriptive, section_reference, section_verdicts)
 from .verdicts import Decided, analysis_of, baseline_pairs, decide_groups  # noqa: F401
 # He et al. 2016, Table 2 (+ ResNet-1001): CIFAR-10 test error %, median of 5 runs.
 PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
@@ -234,6 +234,7 @@ def write_report(root: Path) -> Path:
         lines += section_main(groups, fields)
         lines += section_verdicts(decided, analysis, source)
         lines += section_descriptive(decided, analysis)
+        lines += section_reference(decided, exp)
         figures = (plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
                    + effect_figure(decided, analysis, root))
         table = {g.label: group_row(g) for g in groups}

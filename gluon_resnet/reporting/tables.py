@@ -6,7 +6,7 @@ from typing import Callable, Optional
 
 from . import stats
 from .decide import Analysis
-from .groups import Group, metric_values
+from .groups import Group, metric_values, seed_values
 from .verdicts import Decided
 
 
@@ -122,3 +122,56 @@ def section_descriptive(decided: list[Decided], analysis: Analysis) -> list[str]
             lines += [f"{title}:", ""] + md_table(COMPARISON_HEADER,
                                                   comparison_rows(pairs, metric)) + [""]
     return lines
+
+
+def section_reference(decided: list[Decided], info: dict) -> list[str]:
+    """Numbers published elsewhere (experiment.json "reference") beside ours, and whether one
+    run per variant could have decided the comparison, judged by the spread we measured."""
+    ref = info.get("reference") or {}
+    values, metric = ref.get("values") or {}, ref.get("metric", "final_test_acc")
+    if not values or not decided:
+        return []
+    lines = [f"## Beside {ref.get('source', 'the published numbers')}", "",
+             f"Their {metric} next to ours (mean ± std over our completed seeds, same metric).",
+             ""]
+    rows, groups = [], {}
+    for d in decided:
+        groups[d.base.config.get("ordering")] = groups.get(d.base.config.get("ordering"), d.base)
+        groups[d.other.config.get("ordering")] = d.other
+    for ordering, value in values.items():
+        g = groups.get(ordering)
+        ours = stats.summarize(metric_values(g, metric)) if g else None
+        cell = "n/a" if not ours or not ours.n else (
+            f"{fmt_pct(ours.mean)} ± {fmt_pct(ours.std)} ({ours.n} seeds)")
+        rows.append([ordering, fmt_pct(value), cell])
+    lines += md_table(["ordering", "theirs %", "ours %"], rows) + [""]
+    for d in decided:
+        a, b = (values.get(d.base.config.get("ordering")), values.get(d.other.config.get("ordering")))
+        if a is None or b is None:
+            continue
+        lines.append(_one_run_could_decide(d, b - a, metric))
+    return lines + [""]
+
+
+def _one_run_could_decide(d: Decided, theirs: float, metric: str) -> str:
+    """Plainly: with one run each no test is possible; with the seed-to-seed spread of the
+    difference measured here, how often would one pair show a gap this large by chance."""
+    import math
+
+    from scipy import stats as sps
+
+    base, other = seed_values(d.base, metric), seed_values(d.other, metric)
+    diffs = [other[s] - base[s] for s in sorted(base.keys() & other.keys())]
+    head = (f"{d.other.label} against {d.base.label}: they read a difference of "
+            f"{fmt_pts(theirs)} points from one run each, where no test is possible (one run "
+            "has no spread to compare with).")
+    if len(diffs) < 3:
+        return head + f" Too few paired seeds here ({len(diffs)}) to say how large chance is."
+    sd = stats.summarize(diffs).std
+    chance = 2 * sps.norm.sf(abs(theirs) / sd) if sd > 0 else float("nan")
+    verdict = ("could not have decided it" if chance > 0.05 else "would rarely show by chance")
+    return (head + f" Here the {metric} difference of one seed varies with sd "
+            f"{fmt_pct(sd)} points over {len(diffs)} seeds, so with no true difference one "
+            f"pair shows a gap of {abs(theirs) * 100:.2f} points or more "
+            f"{100 * chance:.0f} % of the time (normal approximation): one run per variant "
+            f"{verdict}.") if not math.isnan(chance) else head

@@ -39,6 +39,9 @@ class Experiment:
     grid: Mapping[str, tuple]  # RunConfig field -> values; "seed" is the outermost loop
     profiles: Mapping[str, Profile]
     analysis: Analysis = Analysis()  # declared before any run: metric, baseline, margin, ...
+    # Numbers published elsewhere for this question, shown beside ours (not analysed):
+    # {"source": "...", "metric": "final_test_acc", "values": {ordering: value}}
+    reference: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def baseline(self) -> str:
@@ -74,6 +77,7 @@ class Experiment:
         return {"name": self.name, "source": source, "description": self.description,
                 "profile": profile, "profile_note": self.profiles[profile].note,
                 "baseline": analysis.baseline, "analysis": analysis.to_dict(),
+                "reference": dict(self.reference),
                 "base": self.base.replace(**self.profiles[profile].overrides).to_dict(),
                 "grid": {k: [v for v in vals] for k, vals in profile_grid(self, profile).items()}}
 
