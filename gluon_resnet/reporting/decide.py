@@ -133,8 +133,10 @@ class Verdict:
                     f"(simultaneous {ci}; Holm-adjusted sequential p = "
                     f"{_fmt_p(self.p_diff_holm)}, {self.n} seeds)")
         if self.kind == "equivalent":
-            return (f"equivalent within {margin} (difference {pt(self.diff)}, {ci}; "
-                    f"TOST p = {_fmt_p(self.p_equiv_holm)}, {self.n} seeds)")
+            # No interval here: TOST decides with its own (1 - 2 alpha) interval, narrower
+            # than the simultaneous one, which may reach past the margin (tables.py says so).
+            return (f"equivalent within {margin} (difference {pt(self.diff)}; two one-sided "
+                    f"tests, p = {_fmt_p(self.p_equiv_holm)}, {self.n} seeds)")
         if self.reason and (self.seeds_to_settle is None or self.n < 2):
             return f"undecided after {self.n} seeds: {self.reason}"
         head = f"undecided after {self.n} seeds (difference {pt(self.diff)}, {ci})"

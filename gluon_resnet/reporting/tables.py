@@ -84,7 +84,10 @@ SEQUENTIAL_NOTE = (
     "its error rate at alpha). Chosen over a fixed number of seeds because it stops as soon "
     "as the question is settled; chosen over an alpha split per look (Bonferroni) because "
     "it uses the strong correlation between looks and so loses less power. The interval is "
-    "simultaneous over looks and comparisons (Bonferroni over comparisons); 'about m seeds "
+    "simultaneous over looks and comparisons (Bonferroni over comparisons), so it is wider "
+    "than the interval behind an equivalence verdict (two one-sided tests at alpha each "
+    "side): an 'equivalent' comparison's simultaneous interval may reach past the margin; "
+    "'about m seeds "
     "would settle it' is a power analysis at the observed difference and spread, for the "
     "difference and for equivalence, whichever needs fewer.")
 
