@@ -90,15 +90,15 @@ def grid_of(args: argparse.Namespace) -> tuple[dict, dict, dict, dict]:
 def validate(args: argparse.Namespace, parser: argparse.ArgumentParser):
     """Every usage mistake ends here, with exit status 2 and what was expected."""
     try:
+        gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else None
+    except ValueError:
+        parser.error(f"bad --gpus {args.gpus!r}: use GPU ids like 0 or 0,1")
+    try:
         check_flags(args)
         experiments = experiments_of(args)
         axes, overrides, sets, grids = grid_of(args)
-        gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else None
     except ValueError as e:
-        message = str(e)
-        if "invalid literal for int" in message:
-            message = f"bad --gpus {args.gpus!r}: use GPU ids like 0 or 0,1"
-        parser.error(message)
+        parser.error(str(e))
     options = ExecutorOptions(
         kind=args.executor, gpus=gpus, parallel=args.parallel, workers=args.workers,
         progress=sys.stderr.isatty(), ray={k: getattr(args, k if k == "checkpoint_uri"

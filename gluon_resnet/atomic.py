@@ -56,11 +56,6 @@ def write_json_atomic(path: Path | str, obj: Any) -> None:
     write_atomic(path, save)
 
 
-def is_temporary(path: Path) -> bool:
-    """A write_atomic temporary file (left behind by a killed process)."""
-    return path.name.startswith(".") and path.name.endswith(".tmp")
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

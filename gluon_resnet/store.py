@@ -116,12 +116,6 @@ class RunStore:
         shutil.move(str(path), dest)
         shutil.rmtree(self.checkpoint_dir(run_id), ignore_errors=True)
 
-    def set_aside_if_corrupt(self, run_id: str, log: Callable[[str], None]) -> None:
-        try:
-            self.load(run_id)
-        except CorruptRecord:
-            self.quarantine(run_id, log)
-
     # ------------------------------------------------------------ locks
 
     @contextlib.contextmanager

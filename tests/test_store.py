@@ -51,7 +51,7 @@ def test_quarantine_moves_the_file_aside_and_drops_its_checkpoint(tmp_path):
     (ckpt / "epoch-001.params").write_bytes(b"x")
     store.record_path(CFG.run_id).write_text('{"schema_version": 1, "run_')  # torn
     lines: list[str] = []
-    store.set_aside_if_corrupt(CFG.run_id, lines.append)
+    store.quarantine(CFG.run_id, lines.append)
     assert not store.record_path(CFG.run_id).exists() and not ckpt.exists()
     kept = list((store.root / "corrupt").glob(f"{CFG.run_id}.*.json"))
     assert len(kept) == 1 and kept[0].read_text().startswith('{"schema_version": 1')

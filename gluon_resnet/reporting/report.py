@@ -11,7 +11,7 @@ from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
 from . import export, plots, reproduce, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
-                     run_metrics, shared_config, varying_fields)
+                     run_metrics, seed_values, shared_config, varying_fields)
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
                      section_descriptive, section_reference, section_verdicts)
 from .verdicts import Decided, analysis_of, baseline_pairs, decide_groups  # noqa: F401
@@ -171,8 +171,7 @@ def paired_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[st
         return []
     diffs = {}
     for d in decided:
-        base = {r["config"].get("seed", 0): run_metrics(r)[analysis.metric] for r in d.base.done}
-        other = {r["config"].get("seed", 0): run_metrics(r)[analysis.metric] for r in d.other.done}
+        base, other = seed_values(d.base, analysis.metric), seed_values(d.other, analysis.metric)
         diffs[d.other.label] = {s: 100 * (other[s] - base[s]) for s in sorted(base.keys() & other)}
     name = "paired_differences.png"
     plots.paired_differences(diffs, 100 * analysis.margin, f"{analysis.metric}: variant - "
