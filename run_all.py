@@ -117,7 +117,8 @@ def use_both_cores(args, options, experiments, axes, overrides, parser):
         return options, "sequential"
     profile, _ = resolve_profile(args.profile, None, None)
     try:
-        runs = {n: expand(e, profile, axes=axes, overrides=overrides)
+        runs = {n: expand(e, profile, axes=_seeds_to_plan(args, e, profile, axes),
+                          overrides=overrides)
                 for n, (e, _) in experiments.items()}
     except ValueError as e:
         parser.error(str(e))
@@ -129,6 +130,16 @@ def use_both_cores(args, options, experiments, axes, overrides, parser):
     print(f"{workers} worker processes x 1 thread: faster than one process for runs of "
           "minutes on this CPU (--executor sequential keeps one)", flush=True)
     return replace(options, workers=workers), "local"
+
+
+def _seeds_to_plan(args, exp, profile: str, axes: dict) -> dict:
+    """--until-decided trains seeds 0, 1, ... up to its cap, not the profile's seeds: the
+    choice of executor must see those runs (else every profile seed is done and it stays
+    sequential)."""
+    if not args.until_decided:
+        return axes
+    cap = args.max_seeds or exp.analysis_for(profile).max_seeds
+    return {**axes, "seed": tuple(range(cap))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from mxnet import gluon
 
 from .atomic import write_atomic, write_json_atomic
+from .config import RunConfig
 from .store import RunStore
 
 META = "checkpoint.json"
@@ -53,11 +54,19 @@ def load_meta(folder: Path) -> Optional[dict]:
 def usable(meta: Optional[dict], record: dict, existing: dict) -> bool:
     """Same config, and the epochs on disk agree with the checkpoint's, give or take the
     last one (killed before the record was written, or failed while checkpointing)."""
-    if meta is None or meta["record"]["config"] != record["config"]:
+    if meta is None or not same_config(meta["record"]["config"], record["config"]):
         return False
     saved, written = meta["record"]["epochs"], existing["epochs"]
     n = min(len(saved), len(written))
     return abs(len(saved) - len(written)) <= 1 and saved[:n] == written[:n]
+
+
+def same_config(a: dict, b: dict) -> bool:
+    """Equal configs, a field missing from an older one counting as its default."""
+    try:
+        return RunConfig.from_dict(a) == RunConfig.from_dict(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def resumable(store: RunStore, cfg) -> bool:

@@ -107,11 +107,14 @@ def _gpu_name(index: int) -> str:
     return out or f"GPU {index}"
 
 
-def _git_commit() -> Optional[str]:
-    """The project's commit, with "-dirty" when tracked files changed; None outside git."""
-    root = str(Path(__file__).resolve().parents[1])
-    commit = _command(["git", "-C", root, "rev-parse", "HEAD"])
-    if commit and _command(["git", "-C", root, "status", "--porcelain", "-uno"]):
+def _git_commit(root: Path = Path(__file__).resolve().parents[1]) -> Optional[str]:
+    """The project's commit, with "-dirty" when tracked files changed; None outside git.
+    Changes under results/ do not count: they are this suite's own output (every round of
+    --until-decided rewrites the reports), not code that could change what a run trains."""
+    commit = _command(["git", "-C", str(root), "rev-parse", "HEAD"])
+    changed = ["git", "-C", str(root), "status", "--porcelain", "-uno", "--", ".",
+               ":(exclude)results"]
+    if commit and _command(changed):
         commit += "-dirty"
     return commit
 

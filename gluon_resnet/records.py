@@ -110,11 +110,14 @@ def validate(record: object, path: Path | str) -> dict:
         if missing or ep["epoch"] != i + 1:
             raise CorruptRecord(f"{path}: epoch entry {i} is malformed (missing {list(missing)})")
     try:
-        own = RunConfig.from_dict(record["config"]).run_id
+        cfg = RunConfig.from_dict(record["config"])
     except (TypeError, ValueError) as e:
         raise CorruptRecord(f"{path}: config is not a valid RunConfig ({e})") from None
-    if record["run_id"] != own or Path(path).stem != own:
+    if record["run_id"] != cfg.run_id or Path(path).stem != cfg.run_id:
         raise CorruptRecord(f"{path}: holds the record of run {record['run_id']!r} whose config "
-                            f"is run {own!r}, in the file of run {Path(path).stem!r} (copied "
-                            "over it?)")
+                            f"is run {cfg.run_id!r}, in the file of run {Path(path).stem!r} "
+                            "(copied over it?)")
+    # A record written before a field existed trained with that field's default: read it
+    # with every field, so it groups and compares with runs recorded since.
+    record["config"] = cfg.to_dict()
     return record

@@ -146,3 +146,25 @@ def test_threads_tool_measures_a_training_step():
     from gluon_resnet.tools.threads import NETS, child
 
     assert child(next(iter(NETS.values())), steps=1) > 0
+
+
+@pytest.mark.parametrize("until_decided, expected", [(False, "sequential"), (True, "local")])
+def test_until_decided_chooses_the_executor_for_the_seeds_it_will_train(
+        monkeypatch, tmp_path, until_decided, expected):
+    """One ordering of the quick profile is a single run (sequential), but --until-decided
+    will train seeds 0..cap-1 of it: the default executor must plan for those."""
+    import run_all
+    from experiments import EXPERIMENTS
+    from gluon_resnet import runtime
+
+    monkeypatch.setattr(runtime, "USER_THREADS", None)
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
+    argv = ["--experiment", "orderings", "--profile", "quick", "--orderings", "conv_bn_relu",
+            "--results-dir", str(tmp_path)] + (["--until-decided"] if until_decided else [])
+    parser = run_all.build_parser(tuple(EXPERIMENTS))
+    args = parser.parse_args(argv)
+    experiments, axes, overrides, _, _, options = run_all.validate(args, parser)
+    options, kind = run_all.use_both_cores(args, options, experiments, axes, overrides, parser)
+    assert kind == expected
+    if until_decided:
+        assert options.workers == 2

@@ -257,3 +257,28 @@ def test_reference_numbers_beside_ours_and_whether_one_run_could_decide(store: P
     assert rows["conv_bn_relu"]["ours %"].startswith(f"{100 * statistics.mean(finals):.2f} ± ")
     assert "they read a difference of +1.50 points from one run each" in section
     assert "one run per variant" in section and "% of the time" in section
+
+
+def test_runs_recorded_before_a_field_existed_group_with_runs_recorded_since(tmp_path):
+    """Runs committed before projection_input and the warm-up existed lack those keys; the
+    seeds trained since have them at their defaults. Both are one group (one ordering, seeds
+    0 and 1), not two groups of one seed each, and a checkpoint of either kind resumes."""
+    from gluon_resnet.checkpoint import same_config
+    from gluon_resnet.reporting.groups import group_runs
+    from gluon_resnet.store import RunStore
+
+    committed = Path(__file__).resolve().parents[1] / "results" / "orderings" / "quick" / "runs"
+    new_fields = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.01}
+    store = RunStore(tmp_path / "orderings" / "quick")
+    store.runs_dir.mkdir(parents=True)
+    for seed, fields in ((0, {}), (1, new_fields)):
+        path, = committed.glob(f"d2l18-w0.25-conv_bn_relu-s{seed}-*.json")
+        record = json.loads(path.read_text())
+        record["config"] = {**{k: v for k, v in record["config"].items()
+                               if k not in new_fields}, **fields}
+        (store.runs_dir / path.name).write_text(json.dumps(record))
+    groups = group_runs(store.records())
+    assert [len(g.done) for g in groups] == [2]
+    old = {k: v for k, v in groups[0].config.items() if k not in new_fields}
+    assert same_config(old, {**old, **new_fields})
+    assert not same_config(old, {**old, "projection_input": "relu"})

@@ -453,3 +453,27 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
     base = RunConfig()
     assert base.replace(warmup_steps=400).run_id != base.run_id
     assert base.replace(projection_input="relu").run_id != base.run_id
+
+
+def test_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path):
+    """Rounds of --until-decided rewrite results/*/report.md in the checkout; that must not
+    mark later runs -dirty, while an edit to tracked code must."""
+    from gluon_resnet.diagnostics import _git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c",
+                        "user.email=t@t", *args], check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "report.md").write_text("before\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    clean = _git_commit(tmp_path)
+    assert clean and len(clean) == 40
+    (tmp_path / "results" / "report.md").write_text("after a round\n")
+    (tmp_path / "untracked.txt").write_text("notes\n")
+    assert _git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert _git_commit(tmp_path) == clean + "-dirty"
