@@ -4,7 +4,9 @@ reporting/sequential.py), checked against known truth.
 Whole experiments are simulated from known distributions and run through the real "until
 decided" loop (decide() after every round of seeds, stop when no verdict is "undecided"), so the
 error rates measured here include the repeated looks and the four comparisons. Every rate bound
-carries its Monte Carlo error: 3 binomial standard errors of the simulated experiments.
+carries its Monte Carlo error: 3 binomial standard errors of the simulated experiments. The
+false rates count a wrong verdict reached at any look, so they also bound the real loop, which
+stops giving seeds to a comparison at its first decision (runs/runner.py, still_deciding).
 """
 from __future__ import annotations
 

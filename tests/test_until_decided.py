@@ -133,3 +133,26 @@ def test_until_decided_usage_mistakes_exit_2(args, expected, capsys):
     with pytest.raises(SystemExit) as exit_:
         run_all.main(["--profile", "smoke", *args])
     assert exit_.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_a_decided_comparison_gets_no_more_seeds_while_others_stay_open(tmp_path):
+    """bn_relu_conv is 10 points better (decided at 3 seeds); relu_preact is pure noise (open
+    to the cap): later rounds train conv_bn_relu and relu_preact only, and the verdict that
+    was reached stays in the report's analysis."""
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    rng = np.random.default_rng(2)
+    mean = {"conv_bn_relu": 0.80, "bn_relu_conv": 0.90, "relu_preact": 0.80}
+    scripted = Scripted(lambda cfg: mean[cfg.ordering] + rng.normal(
+        0, 0.003 if cfg.ordering != "relu_preact" else 0.05))
+    lines: list[str] = []
+    decided, ok = run_until_decided(exp, "smoke", store, scripted, max_seeds=5,
+                                    results_dir=tmp_path, source="orderings",
+                                    axes={"ordering": tuple(mean)}, log=lines.append)
+    assert ok and {d.other.config["ordering"]: d.verdict.kind for d in decided} == {
+        "bn_relu_conv": "better", "relu_preact": "undecided"}
+    seeds = {o: sorted(r["config"]["seed"] for r in store.records()
+                       if r["config"]["ordering"] == o) for o in mean}
+    assert seeds == {"conv_bn_relu": [0, 1, 2, 3, 4], "bn_relu_conv": [0, 1, 2],
+                     "relu_preact": [0, 1, 2, 3, 4]}
+    assert any("round 4 (seed 3, 2 runs, 1 left out" in line for line in lines)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
 from ..reporting.decide import Analysis
+from ..reporting.groups import canon
 from ..reporting.report import refresh_reports
 from ..reporting.verdicts import Decided, decide_store, open_comparisons
 from ..store import RunStore
@@ -104,12 +105,15 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
     experiment.json, so the report analyses the runs the same way)."""
     analysis = exp.analysis_for(profile, max_seeds=max_seeds)
     record_definition(exp, profile, store, source, analysis)
-    decided: list[Decided] = []
+    decided = [] if fresh else decide_store(store, analysis, extras=False)[1]
     failures = 0
     for seed in range(max_seeds):
-        runs = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
-        log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs; at most "
-            f"{max_seeds} rounds) -> {store.root}")
+        grid = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
+        runs = still_deciding(grid, decided)
+        settled = "" if len(runs) == len(grid) else (
+            f", {len(grid) - len(runs)} left out: their comparisons are decided")
+        log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs{settled}; "
+            f"at most {max_seeds} rounds) -> {store.root}")
         counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
                           fresh=fresh, log=log)
         failures += counts["failed"] + counts["lost"]
@@ -125,6 +129,19 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
             f"{len(open_comparisons(decided))} comparison(s) undecided (see the report)")
     reported = refresh_reports(store, results_dir, log)
     return decided, reported and not failures
+
+
+def still_deciding(runs: list[RunConfig], decided: list[Decided]) -> list[RunConfig]:
+    """The runs that can still change a verdict. A group that takes part only in decided
+    comparisons gets no more seeds: a repeated p-value can only fall as looks are added, so
+    its verdict is final (the sequential design allows stopping each comparison at its own
+    first decision), and the compute goes to the open ones."""
+    def key(config: dict) -> str:
+        return canon({k: v for k, v in config.items() if k != "seed"})
+
+    still = {key(g.config) for d in open_comparisons(decided) for g in (d.base, d.other)}
+    settled = {key(g.config) for d in decided for g in (d.base, d.other)} - still
+    return [cfg for cfg in runs if key(cfg.to_dict()) not in settled]
 
 
 def log_round(decided: list[Decided], analysis: Analysis, rounds: int,
