@@ -63,6 +63,8 @@ def usable(meta: Optional[dict], record: dict, existing: dict) -> bool:
 
 def same_config(a: dict, b: dict) -> bool:
     """Equal configs, a field missing from an older one counting as its default."""
+    if a == b:
+        return True
     try:
         return RunConfig.from_dict(a) == RunConfig.from_dict(b)
     except (TypeError, ValueError):

@@ -168,3 +168,17 @@ def test_until_decided_chooses_the_executor_for_the_seeds_it_will_train(
     assert kind == expected
     if until_decided:
         assert options.workers == 2
+
+
+def test_workers_start_the_longest_runs_first():
+    """A round of the depth grid: the 110-layer runs go first, so the workers finish together
+    instead of one 110-layer run ending the round alone; equal runs keep the grid's order."""
+    from experiments import EXPERIMENTS
+    from gluon_resnet.runs.experiment import expand
+    from gluon_resnet.runs.jobs import longest_first, make_jobs
+
+    jobs = make_jobs(expand(EXPERIMENTS["depth"], "quick"), fresh=False)
+    assert [j.cfg.arch for j in jobs][:3] == ["cifar20"] * 3
+    ordered = longest_first(jobs)
+    assert [j.cfg.arch for j in ordered] == ["cifar110"] * 3 + ["cifar56"] * 3 + ["cifar20"] * 3
+    assert [j.cfg.ordering for j in ordered[:3]] == [j.cfg.ordering for j in jobs[:3]]

@@ -55,6 +55,15 @@ def images_per_epoch(cfg: RunConfig) -> tuple[int, int]:
     return train, test
 
 
+def relative_cost(cfg: RunConfig) -> float:
+    """A run's training FLOPs (forward passes over its epochs): enough to order runs by
+    length, so that parallel workers start the longest first and a round does not end with
+    one long run and idle workers."""
+    train, test = images_per_epoch(cfg)
+    flops = forward_flops(cfg.arch, cfg.ordering, cfg.width, cfg.size, cfg.final_bn_relu)
+    return cfg.epochs * (3 * train + test) * flops
+
+
 def measured_rates(results_dir: Path) -> dict[tuple, float]:
     """Median training images/s per (arch, width, size, batch_size, device) over runs on disk."""
     seen: dict[tuple, list[float]] = {}

@@ -44,6 +44,14 @@ def make_jobs(runs: list[RunConfig], fresh: bool) -> list[Job]:
     return [Job(cfg, i, len(runs), fresh) for i, cfg in enumerate(runs, 1)]
 
 
+def longest_first(jobs: list[Job]) -> list[Job]:
+    """The longest runs first (a stable sort: equal runs keep the grid's order). Parallel
+    workers then finish a grid together instead of one long run ending it alone."""
+    from .estimate import relative_cost
+
+    return sorted(jobs, key=lambda job: -relative_cost(job.cfg))
+
+
 def prepare(job: Job, store: RunStore, log: Callable[[str], None], verb: str = "training",
             resume_note: bool = True) -> bool:
     """Under the run's lock: decide from the record on disk now whether to train (True), and

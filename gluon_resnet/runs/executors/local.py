@@ -22,7 +22,7 @@ from typing import Iterator, Optional
 
 from ...runtime import usable_cores
 from ...store import RunStore
-from ..jobs import Job, Outcome, Tally
+from ..jobs import Job, Outcome, Tally, longest_first
 from .faults import store_for
 
 POLL_SECONDS = 0.5
@@ -166,7 +166,7 @@ class LocalPool:
         with environ({"OMP_NUM_THREADS": str(self.threads)}):
             workers = {s.name: _Worker(mpc, s, args, results) for s in slots}
         try:
-            self._dispatch(deque(jobs), workers, results, tally, lambda s: _Worker(
+            self._dispatch(deque(longest_first(jobs)), workers, results, tally, lambda s: _Worker(
                 mpc, s, args, results))
         except BaseException:  # Ctrl-C, or a worker that could not start: stop them now
             self._terminate(workers.values())

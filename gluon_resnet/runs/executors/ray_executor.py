@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ...store import RunLocked, RunStore
-from ..jobs import Job, Outcome, Tally, prepare
+from ..jobs import Job, Outcome, Tally, longest_first, prepare
 from .ray_task import check_uri, train_task
 
 INSTALL_HINT = "pip install -r requirements-ray.txt"
@@ -116,7 +116,7 @@ class RayExecutor:
         task, token = self.remote(), uuid.uuid4().hex
         inflight: dict = {}  # ObjectRef -> (job, ExitStack holding the run's lock)
         try:
-            for job in jobs:
+            for job in longest_first(jobs):
                 self._submit(job, store, data_dir, task, token, inflight, tally)
             while inflight:
                 (ref,), _ = self.ray.wait(list(inflight), num_returns=1)
