@@ -282,3 +282,31 @@ def test_runs_recorded_before_a_field_existed_group_with_runs_recorded_since(tmp
     old = {k: v for k, v in groups[0].config.items() if k not in new_fields}
     assert same_config(old, {**old, **new_fields})
     assert not same_config(old, {**old, "projection_input": "relu"})
+
+
+def test_reproduce_commands_train_exactly_the_runs_on_disk():
+    """Groups with different seeds (a decided comparison got no more seeds) get one command
+    per set of seeds; together the commands name every (ordering, seed) on disk, once."""
+    import shlex
+
+    from gluon_resnet.reporting.reproduce import commands
+
+    root = Path(__file__).resolve().parents[1] / "results" / "orderings" / "quick"
+    info = json.loads((root / "experiment.json").read_text())
+    records = [json.loads(p.read_text()) for p in (root / "runs").glob("*.json")]
+    keep = [r for r in records if r["config"]["seed"] < 3
+            and r["config"]["ordering"] in ("conv_bn_relu", "bn_after_add", "relu_preact")]
+    keep = [r for r in keep if not (r["config"]["ordering"] == "bn_after_add"
+                                    and r["config"]["seed"] == 2)]
+    on_disk = sorted((r["config"]["ordering"], r["config"]["seed"]) for r in keep)
+    found = commands(keep, info)
+    assert len(found) == 2
+    named = []
+    for c in found:
+        words = shlex.split(c)
+        orderings = words[words.index("--orderings") + 1].split(",")
+        seeds = [int(x) for x in words[words.index("--seeds") + 1].split(",")]
+        named += [(o, s) for o in orderings for s in seeds]
+    assert sorted(named) == on_disk
+    assert len(commands([r for r in keep if r["config"]["ordering"] != "bn_after_add"],
+                        info)) == 1

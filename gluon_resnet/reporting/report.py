@@ -111,10 +111,14 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
              f"{len(groups)} groups of {'-'.join(map(str, sorted({sizes[0], sizes[-1]})))})",
              f"- newest run: {_newest(records)}",
              "- device and software:"] + (_environments(records) or ["  - n/a"])
-    command = reproduce.command(records, exp) or with_seeds(exp.get("command"), seeds)
-    lines += ["", "To reproduce these runs:", "", f"    {command}" if command
-              else "    (not recorded: no experiment.json in this folder)", ""]
-    return lines
+    found = reproduce.commands(records, exp) or [with_seeds(exp.get("command"), seeds)]
+    found = [c for c in found if c]
+    lines += ["", "To reproduce these runs" + (
+        " (one command per set of seeds, since the groups have different seeds: "
+        "`--until-decided` stops giving seeds to a comparison once it is decided):" if len(found) > 1
+        else ":"), ""]
+    lines += [f"    {c}" for c in found] or ["    (not recorded: no experiment.json in this folder)"]
+    return lines + [""]
 
 
 def with_seeds(command: Optional[str], seeds: list[int]) -> Optional[str]:

@@ -1,9 +1,12 @@
 """The command that reproduces the runs in a results folder, derived from the runs on disk
 and the experiment's definition (experiment.json), whatever calls made them: the seeds,
 orderings and archs on disk, and a --set or --grid for every other field whose values on
-disk differ from the profile's definition."""
+disk differ from the profile's definition. Groups with different seeds (--until-decided stops
+giving seeds to a decided comparison) get one command per set of seeds, so no command trains
+a run that is not on disk."""
 from __future__ import annotations
 
+import math
 import shlex
 from typing import Any, Optional
 
@@ -52,3 +55,27 @@ def command(records: list[dict], info: dict) -> Optional[str]:
         else:
             words += ["--grid", f"{field}=" + ",".join(as_text(v) for v in values)]
     return shlex.join(words)
+
+
+def commands(records: list[dict], info: dict) -> list[str]:
+    """The commands that together reproduce exactly these records: one per set of seeds that
+    groups share (one per group where a grid would add runs that are not on disk)."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        key = repr(sorted((k, _hashable(v)) for k, v in r["config"].items() if k != "seed"))
+        groups.setdefault(key, []).append(r)
+    by_seeds: dict[tuple, list[list[dict]]] = {}
+    for runs in groups.values():
+        seeds = tuple(sorted({r["config"].get("seed", 0) for r in runs}))
+        by_seeds.setdefault(seeds, []).append(runs)
+    if len(by_seeds) == 1:
+        one = command(records, info)
+        return [one] if one else []
+    out: list[str] = []
+    for same_seeds in sorted(by_seeds.values(), key=len, reverse=True):
+        flat = [r for runs in same_seeds for r in runs]
+        fields = {k for r in flat for k in r["config"] if k != "seed"}
+        grid = math.prod(len(_values(flat, f)) for f in fields)
+        parts = [flat] if grid == len(same_seeds) else same_seeds
+        out += [c for c in (command(part, info) for part in parts) if c]
+    return out
