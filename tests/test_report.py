@@ -242,6 +242,27 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
     rows = table(text, "## Reports")
     assert "## What the committed evidence says" in text and "bn_relu_conv against conv_bn_relu" in text
     assert [r["runs"] for r in rows] == ["11 (8 completed)", "0 (0 completed)"]
+    head = re.search(r"\*\*\[orderings / smoke\]\(orderings/smoke/report.md\)\*\* \(8 completed "
+                     r"runs; (\d+) comparison\(s\) with conv_bn_relu on final_test_acc, [-\d]+ "
+                     r"seeds each, cap \d+\): ([^.]+)\.", text)
+    assert head, text
+    said = dict(reversed(part.split(" ")) for part in head.group(2).split(", "))
+    below = text[head.end():].split("\n\n")[0]
+    assert sum(map(int, said.values())) == int(head.group(1)) == below.count("  - ")
+    for kind, n in said.items():  # each comparison's sentence starts with its verdict
+        assert below.count(f"against conv_bn_relu: {kind}") == int(n)
+
+
+def test_index_sets_an_experiments_published_numbers_apart_as_context():
+    from gluon_resnet.reporting.index import reference_line
+
+    info = {"reference": {"source": "the seed notebook, one run per variant",
+                          "metric": "final_test_acc",
+                          "values": {"conv_bn_relu": 0.893, "bn_relu_conv": 0.908}}}
+    (line,) = reference_line(info)
+    assert line.startswith("  - For context, not ours: the seed notebook")
+    assert "conv_bn_relu 0.893, bn_relu_conv 0.908" in line
+    assert reference_line({"reference": {}}) == reference_line({}) == []
 
 
 def test_reference_numbers_beside_ours_and_whether_one_run_could_decide(store: Path):

@@ -11,6 +11,40 @@ from .tables import md_table
 from .verdicts import analysis_of, decide_groups
 
 
+KINDS = ("better", "worse", "equivalent", "undecided")
+# Published figures beside ours, labelled as such: He et al. 2016 ("Identity Mappings in Deep
+# Residual Networks"), CIFAR-10 test error, medians of 5 runs (../shared/DESIGN.md section 1).
+CONTEXT = (
+    "For context only, not results of ours: He et al. (2016, Table 2) report CIFAR-10 test "
+    "error at 110 layers of 6.61 % (conv_bn_relu), 8.17 % (bn_after_add), 7.84 % "
+    "(relu_before_add), 6.71 % (relu_preact) and 6.37 % (bn_relu_conv), medians of 5 runs; "
+    "the gap between conv_bn_relu and bn_relu_conv grows with depth there: 0.24 points at "
+    "110 layers, 0.47 at 164 (bottleneck: 5.93 % against 5.46 %) and 2.69 at 1001 (7.61 % "
+    "against 4.92 %).")
+
+
+def summary(name: str, link: str, n_runs: int, analysis, decided: list) -> str:
+    """One line per question: how many comparisons reached which verdict."""
+    counts = {k: sum(d.verdict.kind == k for d in decided) for k in KINDS}
+    said = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no comparison yet"
+    seeds = sorted({d.verdict.n for d in decided})
+    span = (f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}") if seeds else "0"
+    return (f"**[{name}]({link})** ({n_runs} completed runs; {len(decided)} comparison(s) "
+            f"with {analysis.baseline} on {analysis.metric}, {span} seeds each, cap "
+            f"{analysis.max_seeds}): {said}.")
+
+
+def reference_line(info: dict) -> list[str]:
+    """An experiment's declared published numbers (experiment.json "reference"), labelled."""
+    ref = info.get("reference") or {}
+    values = ref.get("values") or {}
+    if not values:
+        return []
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in values.items())
+    return [f"  - For context, not ours: {ref.get('source', 'published')} read "
+            f"{ref.get('metric', 'the metric')} {shown}."]
+
+
 def write_index(results_dir: Path) -> Path:
     """results_dir/README.md: what the evidence says (every verdict, from the reports'
     records), then one row per <experiment>/<profile>/report.md present."""
@@ -22,25 +56,24 @@ def write_index(results_dir: Path) -> Path:
         records = store.records()
         exp, _ = store.read_experiment()
         done = sum(r["status"] == "completed" for r in records)
-        link = f"{root.parent.name}/{root.name}/report.md"
+        name, link = f"{root.parent.name} / {root.name}", f"{root.parent.name}/{root.name}/report.md"
         rows.append([f"[{root.parent.name}]({link})", root.name, exp.get("description", ""),
                      f"{len(records)} ({done} completed)", _newest(records)])
         analysis, _ = analysis_of(exp)
         decided = decide_groups(group_runs(records), analysis)
-        findings += [f"- [{root.parent.name} / {root.name}]({link}), {d.other.label} against "
-                     f"{analysis.baseline} ({analysis.metric}): {d.verdict.sentence(analysis)}"
-                     for d in decided]
+        findings += [f"- {summary(name, link, done, analysis, decided)}"]
+        findings += [f"  - {d.other.label} against {analysis.baseline}: "
+                     f"{d.verdict.sentence(analysis)}" for d in decided]
+        findings += reference_line(exp)
     lines = ["# Results", "",
              "## What the committed evidence says", "",
-             "One line per comparison with the baseline, each decided by its experiment's "
+             "One entry per question (experiment and profile) with the count of verdicts, then "
+             "one line per comparison with the baseline, each decided by its experiment's "
              "declared analysis from the run files in its folder (the report beside them "
              "shows how). Differences are in percentage points of test accuracy on "
              "Fashion-MNIST, on each profile's reduced protocol.", ""]
     lines += findings or ["No comparison has runs on both sides yet."]
-    lines += ["", "For context only, not a result of ours: He et al. (2016, Table 2) report "
-              "CIFAR-10 test error at 110 layers of 6.61 % (conv_bn_relu), 8.17 % "
-              "(bn_after_add), 7.84 % (relu_before_add), 6.71 % (relu_preact) and 6.37 % "
-              "(bn_relu_conv), medians of 5 runs.", "", "## Reports", "",
+    lines += ["", CONTEXT, "", "## Reports", "",
               "One report per experiment and profile, regenerated from the run files beside it.",
               ""]
     lines += md_table(["experiment", "profile", "description", "runs", "newest run"], rows) \
