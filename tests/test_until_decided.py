@@ -156,3 +156,29 @@ def test_a_decided_comparison_gets_no_more_seeds_while_others_stay_open(tmp_path
     assert seeds == {"conv_bn_relu": [0, 1, 2, 3, 4], "bn_relu_conv": [0, 1, 2],
                      "relu_preact": [0, 1, 2, 3, 4]}
     assert any("round 4 (seed 3, 2 runs, 1 left out" in line for line in lines)
+
+
+def test_list_costs_rounds_from_the_groups_of_open_comparisons_only(tmp_path, capsys):
+    """After bn_relu_conv is decided, a round trains conv_bn_relu and relu_preact only: the
+    seed plan costs it at those two groups' times (1 min each here), not the whole grid's."""
+    from gluon_resnet.reporting.groups import group_key
+    from gluon_resnet.runs.experiment import expand
+    from gluon_resnet.runs.plan import list_seed_plan
+
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    rng = np.random.default_rng(3)
+    mean = {"conv_bn_relu": 0.80, "bn_relu_conv": 0.90, "relu_preact": 0.80}
+    sd = {"conv_bn_relu": 0.003, "bn_relu_conv": 0.003, "relu_preact": 0.02}
+    runs = expand(exp, "smoke", axes={"ordering": tuple(mean), "seed": (0, 1, 2, 3)})
+    for cfg in runs:
+        store.write(fake_record(cfg, mean[cfg.ordering] + rng.normal(0, sd[cfg.ordering])))
+    per_group = {group_key(cfg.to_dict()): 60.0 for cfg in runs}
+    analysis = exp.analysis_for("smoke", max_seeds=10)
+    list_seed_plan(store, analysis, per_group)
+    out = capsys.readouterr().out
+    assert "one more round of the open comparisons ~2.0 min" in out
+    assert "bn_relu_conv: better after 4 seeds" in out
+    more = int(out.split("relu_preact: undecided after 4 seeds; about ")[1].split(" ")[0]) - 4
+    assert f"{more} more round(s), ~{2 * more:.1f} min" in out
+    assert f"all of them: {more} more round(s), ~{2 * more:.1f} min" in out

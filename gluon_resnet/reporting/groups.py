@@ -77,6 +77,11 @@ def canon(cfg: Any) -> str:
     return json.dumps(cfg, sort_keys=True)
 
 
+def group_key(config: dict) -> str:
+    """A group's identity: its config without the seed (a run's or a Group's), canonical."""
+    return canon({k: v for k, v in config.items() if k != "seed"})
+
+
 def varying_fields(records: list[dict]) -> list[str]:
     """Config fields (seed aside) whose value differs between runs; ordering always first."""
     keys = sorted({k for r in records for k in shared_config(r)})

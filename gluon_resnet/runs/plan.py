@@ -36,17 +36,20 @@ def plan(store: RunStore, runs: list[RunConfig]) -> list[Planned]:
 
 
 def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device: str,
-              workers: int = 1, fresh: bool = False) -> float:
-    """Print each run's state and estimated time, and the time left for the grid; return the
-    estimated seconds of one more seed of the whole grid (one round of --until-decided)."""
+              workers: int = 1, fresh: bool = False) -> dict[str, float]:
+    """Print each run's state and estimated time, and the time left for the grid; return
+    each group's estimated seconds for one more seed (group_key -> seconds, shared among the
+    workers), from which --until-decided's rounds are costed."""
+    from ..reporting.groups import group_key
     from .estimate import bench_gflops, estimate_seconds, measured_rates
 
     rates, gflops = measured_rates(results_dir), bench_gflops(results_dir, device)
-    total = every = 0.0
+    total = 0.0
+    per_group: dict[str, list[float]] = {}
     print(f"{store.experiment}/{store.profile}: {len(runs)} runs ({store.root})")
     for item in plan(store, runs):
         seconds, source = estimate_seconds(item.cfg, rates, gflops, device)
-        every += seconds
+        per_group.setdefault(group_key(item.cfg.to_dict()), []).append(seconds)
         if fresh and item.state != "pending":  # --fresh deletes what is there and retrains
             item = Planned(item.cfg, f"{item.state}->fresh")
         todo = item.state != "done"
@@ -56,23 +59,31 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
     if workers > 1:  # runs are independent: the grid divides among the workers
         print(f"  with {workers} parallel workers: about {total / 60 / workers:.1f} min "
               "(less where the workers share CPU cores)")
-    seeds = len({cfg.seed for cfg in runs}) or 1
-    return every / seeds / workers
+    return {k: sum(v) / len(v) / workers for k, v in per_group.items()}
 
 
-def list_seed_plan(store: RunStore, analysis, per_seed_seconds: float) -> None:
+def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float]) -> None:
     """For the seeds on disk: each comparison's verdict, or how many seeds would settle it
-    and what those rounds would cost."""
-    from ..reporting.verdicts import decide_store
+    and what those rounds would cost. Rounds train only the groups of open comparisons
+    (runner.still_deciding), so each is costed from those groups' estimated times."""
+    from ..reporting.groups import group_key
+    from ..reporting.verdicts import decide_store, open_comparisons
 
     _, decided = decide_store(store, analysis)
     if not decided:
         print("  seeds needed: no completed baseline and variant pair on disk yet")
         return
+    typical = sum(per_group.values()) / len(per_group) if per_group else 0.0
+
+    def cost(groups) -> float:
+        return sum(per_group.get(group_key(g.config), typical) for g in groups) / 60
+
+    still = open_comparisons(decided)
+    round_groups = {group_key(g.config): g for d in still for g in (d.base, d.other)}
     print(f"  seeds needed ({analysis.metric}, margin ±{100 * analysis.margin:.2f} points, "
-          f"{'paired' if analysis.paired else 'unpaired'}; one more seed of this grid ~"
-          f"{per_seed_seconds / 60:.1f} min):")
-    need = []
+          f"{'paired' if analysis.paired else 'unpaired'}; one more round of the open "
+          f"comparisons ~{cost(round_groups.values()):.1f} min):")
+    rounds: dict[str, int] = {}  # group -> rounds it still takes part in
     for d in decided:
         v = d.verdict
         if v.kind != "undecided":
@@ -83,14 +94,15 @@ def list_seed_plan(store: RunStore, analysis, per_seed_seconds: float) -> None:
             print(f"    {d.other.label}: undecided after {v.n} seeds; no number of seeds "
                   "would settle it at the observed difference and spread")
             continue
-        need.append(target)
         more = max(0, target - v.n)
+        for g in (d.base, d.other):
+            rounds[group_key(g.config)] = max(rounds.get(group_key(g.config), 0), more)
         print(f"    {d.other.label}: undecided after {v.n} seeds; about {target} seeds would "
-              f"settle it: {more} more round(s), ~{more * per_seed_seconds / 60:.1f} min")
-    if need:
-        more = max(0, max(need) - min(d.verdict.n for d in decided))
-        print(f"  all of them: about {max(need)} seeds, {more} more round(s) of the grid, "
-              f"~{more * per_seed_seconds / 60:.1f} min (run_all.py --until-decided)")
+              f"settle it: {more} more round(s), ~{more * cost((d.base, d.other)):.1f} min")
+    if rounds:
+        minutes = sum(n * cost([round_groups[k]]) for k, n in rounds.items())
+        print(f"  all of them: {max(rounds.values())} more round(s), ~{minutes:.1f} min "
+              "(run_all.py --until-decided; a comparison's groups stop once it is decided)")
 
 
 # Two 1-thread processes beat one 2-thread process on this suite's runs of minutes (1.28x

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
 from ..reporting.decide import Analysis
-from ..reporting.groups import canon
+from ..reporting.groups import group_key
 from ..reporting.report import refresh_reports
 from ..reporting.verdicts import Decided, decide_store, open_comparisons
 from ..store import RunStore
@@ -70,9 +70,9 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
     False when a run failed or was lost, or the report could not be written."""
     if list_only:
         device = "gpu" if (executor.gpu_count() if executor else gpu_count()) else "cpu"
-        per_seed = list_runs(runs, store, results_dir, device,
-                             workers=getattr(executor, "workers", 1), fresh=fresh)
-        list_seed_plan(store, exp.analysis_for(store.profile), per_seed)
+        per_group = list_runs(runs, store, results_dir, device,
+                              workers=getattr(executor, "workers", 1), fresh=fresh)
+        list_seed_plan(store, exp.analysis_for(store.profile), per_group)
         return True
     counts = {}
     if not report_only:
@@ -136,12 +136,9 @@ def still_deciding(runs: list[RunConfig], decided: list[Decided]) -> list[RunCon
     comparisons gets no more seeds: a repeated p-value can only fall as looks are added, so
     its verdict is final (the sequential design allows stopping each comparison at its own
     first decision), and the compute goes to the open ones."""
-    def key(config: dict) -> str:
-        return canon({k: v for k, v in config.items() if k != "seed"})
-
-    still = {key(g.config) for d in open_comparisons(decided) for g in (d.base, d.other)}
-    settled = {key(g.config) for d in decided for g in (d.base, d.other)} - still
-    return [cfg for cfg in runs if key(cfg.to_dict()) not in settled]
+    still = {group_key(g.config) for d in open_comparisons(decided) for g in (d.base, d.other)}
+    settled = {group_key(g.config) for d in decided for g in (d.base, d.other)} - still
+    return [cfg for cfg in runs if group_key(cfg.to_dict()) not in settled]
 
 
 def log_round(decided: list[Decided], analysis: Analysis, rounds: int,
