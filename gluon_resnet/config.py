@@ -42,10 +42,14 @@ class RunConfig:
     schedule: str = "constant"
     lr_steps: tuple[int, ...] = ()  # epochs (1-based) after which a step schedule multiplies lr
     lr_factor: float = 0.1
-    # He et al. 2016 trained ResNet-110 at 0.01 for ~400 iterations before 0.1: a warm-up
-    # of the first warmup_steps optimiser steps at warmup_lr (0: none)
+    # He et al. 2016 trained ResNet-110 at 0.01 until the training error fell below 80 %
+    # (~400 iterations), then at 0.1. A warm-up at warmup_lr: the first warmup_steps optimiser
+    # steps (0: none), and, where warmup_until_error is set (their rule: 0.8), every epoch
+    # until one ends with a training error below it (whole epochs: the record of each epoch
+    # decides the next, so a resumed run replays it).
     warmup_steps: int = 0
     warmup_lr: float = 0.01
+    warmup_until_error: Optional[float] = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,6 +68,9 @@ class RunConfig:
         _positive("warmup_lr", self.warmup_lr)
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.warmup_until_error is not None and not 0 < self.warmup_until_error < 1:
+            raise ValueError("warmup_until_error must be a training error between 0 and 1 "
+                             f"(He et al.: 0.8), got {self.warmup_until_error}")
         for name in ("train_per_class", "test_per_class"):
             value = getattr(self, name)
             if value is not None:
@@ -114,7 +121,8 @@ def _positive(name: str, value) -> None:
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 # Fields added after runs were committed, with the default that keeps the old behaviour.
 # Never change these defaults: the ids of committed runs depend on them.
-ID_DEFAULTS = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.01}
+ID_DEFAULTS = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.01,
+               "warmup_until_error": None}
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 _TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 from .config import RunConfig
 
@@ -22,10 +23,19 @@ def lr_at(cfg: RunConfig, epoch: int) -> float:
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
-def step_lr(cfg: RunConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """The learning rate of optimiser step `step` (0-based) of `epoch`: warmup_lr for the
-    run's first warmup_steps steps, then the epoch's (a pure function: resumes replay it)."""
-    if (epoch - 1) * steps_per_epoch + step < cfg.warmup_steps:
+def warming_up(cfg: RunConfig, train_accs: Sequence[float]) -> bool:
+    """Whether the next epoch is all warm-up under He et al.'s rule, given the training
+    accuracies of the epochs so far: no epoch has yet ended below warmup_until_error."""
+    return cfg.warmup_until_error is not None and all(
+        1.0 - acc >= cfg.warmup_until_error for acc in train_accs)
+
+
+def step_lr(cfg: RunConfig, epoch: int, step: int, steps_per_epoch: int,
+            warming: bool = False) -> float:
+    """The learning rate of optimiser step `step` (0-based) of `epoch`: warmup_lr in a warm-up
+    epoch (`warming`, from warming_up) and for the run's first warmup_steps steps, then the
+    epoch's (a pure function of the record so far: resumes replay it)."""
+    if warming or (epoch - 1) * steps_per_epoch + step < cfg.warmup_steps:
         return cfg.warmup_lr
     return lr_at(cfg, epoch)
 

@@ -26,7 +26,7 @@ from .data import FashionMNIST, batches, to_batch
 from .devices import contexts
 from .diagnostics import GradNorms, activation_stats, environment, finite
 from .nets import count_params, named_parts, resnet
-from .schedule import lr_at, step_lr
+from .schedule import lr_at, step_lr, warming_up
 from .store import RunStore
 
 __all__ = ["seed_everything", "contexts", "environment", "evaluate", "build", "train_batches",
@@ -182,14 +182,16 @@ def evaluate(net: gluon.Block, batch_iter: Iterable, ctx: Ctx) -> tuple[float, f
     return total.item() / n, correct.item() / n
 
 
-def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None) -> dict:
-    """Train one epoch, evaluate, take diagnostics: the epoch's entry of the record."""
+def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None,
+              warming: bool = False) -> dict:
+    """Train one epoch, evaluate, take diagnostics: the epoch's entry of the record.
+    `warming`: the whole epoch at the warm-up rate (schedule.warming_up)."""
     cfg, start = s.cfg, time.perf_counter()
     seed_everything(epoch_seed(cfg.seed, epoch))
-    lr = lr_at(cfg, epoch)
+    lr = cfg.warmup_lr if warming else lr_at(cfg, epoch)
     s.trainer.set_learning_rate(lr)
     batch_iter = train_batches(s, epoch)
-    if cfg.warmup_steps:
+    if cfg.warmup_steps and not warming:
         batch_iter = _warmed_up(s, epoch, batch_iter)
     tr = train_epoch(s, batch_iter, on_batch)
     test = batches(s.data.test_images, s.data.test_labels, cfg.batch_size, cfg.size,
@@ -246,7 +248,8 @@ def _train_epochs(s: Session, store: RunStore, record: dict, progress: bool,
                   log: Callable[[str], None], wall: Callable[[], float]) -> None:
     for epoch in range(len(record["epochs"]) + 1, s.cfg.epochs + 1):
         with EpochProgress(s, epoch, progress and sys.stderr.isatty(), log) as bar:
-            entry = run_epoch(s, epoch, bar.update)
+            warming = warming_up(s.cfg, [e["train_acc"] for e in record["epochs"]])
+            entry = run_epoch(s, epoch, bar.update, warming)
             bar.done(entry)
         records.add_epoch(record, entry, wall())
         if record["status"] == "diverged":

@@ -422,6 +422,37 @@ def test_warm_up_steps_use_the_warm_up_rate_then_the_epochs():
     assert step_lr(RunConfig(lr=0.1, epochs=3), 1, 0, 4) == 0.1
 
 
+def test_warm_up_until_the_training_error_falls_below_he_et_als_threshold():
+    """He et al.'s rule: whole epochs at warmup_lr until one ends with a training error
+    below warmup_until_error, decided from the accuracies recorded so far."""
+    from gluon_resnet.schedule import step_lr, warming_up
+
+    cfg = RunConfig(lr=0.1, epochs=4, warmup_until_error=0.8)
+    assert warming_up(cfg, [])                      # the first epoch always warms up
+    assert warming_up(cfg, [0.10, 0.15])            # 90 % and 85 % error: still above 80 %
+    assert not warming_up(cfg, [0.10, 0.25])        # 75 %: warm-up over
+    assert not warming_up(cfg, [0.25, 0.10])        # and it stays over
+    assert not warming_up(RunConfig(lr=0.1), [])    # no rule set: no warm-up epochs
+    assert step_lr(cfg, 2, 3, 4, warming=True) == 0.01 and step_lr(cfg, 2, 3, 4) == 0.1
+    with pytest.raises(ValueError, match="warmup_until_error must be a training error"):
+        RunConfig(warmup_until_error=80)
+
+
+def test_warm_up_epochs_follow_the_recorded_training_error(small_data, tmp_path):
+    """An unreachable threshold keeps every epoch at the warm-up rate; an easy one ends the
+    warm-up after the first epoch. The record's lr shows which rate each epoch used."""
+    def lrs(until_error: float, folder: str) -> list[float]:
+        cfg = RunConfig(**{**TINY, "epochs": 3}, lr=0.2, warmup_lr=0.01,
+                        warmup_until_error=until_error)
+        record = engine.train_run(cfg, RunStore(tmp_path / folder / "p"), small_data,
+                                  progress=False, log=quiet)
+        assert record["status"] == "completed"
+        return [e["lr"] for e in record["epochs"]]
+
+    assert lrs(0.01, "never") == [0.01, 0.01, 0.01]
+    assert lrs(0.999, "easy") == [0.01, 0.2, 0.2]
+
+
 def test_warm_up_changes_the_run_and_resumes_the_same(small_data, tmp_path):
     """A warm-up over the first steps changes what the run trains to; it is a function of
     (epoch, step), so an interrupted run replays it."""
@@ -448,10 +479,12 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
     for path in paths:
         record = json.loads(Path(path).read_text())
         old = {k: v for k, v in record["config"].items()
-               if k not in ("projection_input", "warmup_steps", "warmup_lr")}
+               if k not in ("projection_input", "warmup_steps", "warmup_lr",
+                            "warmup_until_error")}
         assert RunConfig.from_dict(old).run_id == record["run_id"] == Path(path).stem
     base = RunConfig()
     assert base.replace(warmup_steps=400).run_id != base.run_id
+    assert base.replace(warmup_until_error=0.8).run_id != base.run_id
     assert base.replace(projection_input="relu").run_id != base.run_id
 
 
