@@ -278,6 +278,9 @@ def test_reference_numbers_beside_ours_and_whether_one_run_could_decide(store: P
     assert rows["conv_bn_relu"]["ours %"].startswith(f"{100 * statistics.mean(finals):.2f} ± ")
     assert "they read a difference of +1.50 points from one run each" in section
     assert "one run per variant" in section and "% of the time" in section
+    index = write_index(store.parent.parent).read_text()
+    entry = index.split("- For context, not ours: the seed notebook, one run each")[1]
+    assert "they read a difference of +1.50 points from one run each" in entry.split("\n- ")[0]
 
 
 def test_runs_recorded_before_a_field_existed_group_with_runs_recorded_since(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..store import RunStore
 from .groups import group_runs
 from .report import _newest
-from .tables import md_table
+from .tables import md_table, one_run_sentences
 from .verdicts import analysis_of, decide_groups
 
 
@@ -64,7 +64,7 @@ def write_index(results_dir: Path) -> Path:
         findings += [f"- {summary(name, link, done, analysis, decided)}"]
         findings += [f"  - {d.other.label} against {analysis.baseline}: "
                      f"{d.verdict.sentence(analysis)}" for d in decided]
-        findings += reference_line(exp)
+        findings += reference_line(exp) + [f"    {line}" for line in one_run_sentences(decided, exp)]
     lines = ["# Results", "",
              "## What the committed evidence says", "",
              "One entry per question (experiment and profile) with the count of verdicts, then "

@@ -148,12 +148,20 @@ def section_reference(decided: list[Decided], info: dict) -> list[str]:
             f"{fmt_pct(ours.mean)} ± {fmt_pct(ours.std)} ({ours.n} seeds)")
         rows.append([ordering, fmt_pct(value), cell])
     lines += md_table(["ordering", "theirs %", "ours %"], rows) + [""]
+    return lines + one_run_sentences(decided, info) + [""]
+
+
+def one_run_sentences(decided: list[Decided], info: dict) -> list[str]:
+    """For each comparison whose two sides have published numbers (experiment.json
+    "reference"): whether one run per variant could have decided it."""
+    ref = info.get("reference") or {}
+    values, metric = ref.get("values") or {}, ref.get("metric", "final_test_acc")
+    out = []
     for d in decided:
         a, b = (values.get(d.base.config.get("ordering")), values.get(d.other.config.get("ordering")))
-        if a is None or b is None:
-            continue
-        lines.append(_one_run_could_decide(d, b - a, metric))
-    return lines + [""]
+        if a is not None and b is not None:
+            out.append(_one_run_could_decide(d, b - a, metric))
+    return out
 
 
 def _one_run_could_decide(d: Decided, theirs: float, metric: str) -> str:
