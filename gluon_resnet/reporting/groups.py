@@ -110,7 +110,7 @@ def group_runs(records: list[dict]) -> list[Group]:
     fields = varying_fields(records)
     by_key: dict[str, list[dict]] = {}
     for r in records:
-        by_key.setdefault(canon(shared_config(r)), []).append(r)
+        by_key.setdefault(group_key(r["config"]), []).append(r)
     groups = [Group(shared_config(rs[0]), _label(shared_config(rs[0]), fields),
                     sorted(rs, key=lambda r: r["config"].get("seed", 0)))
               for rs in by_key.values()]

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from ..orderings import ORDERINGS
 from ..runs.overrides import as_text
+from .groups import group_key
 
 FLAGS = {"seed": "--seeds", "ordering": "--orderings", "arch": "--archs"}
 
@@ -62,8 +63,7 @@ def commands(records: list[dict], info: dict) -> list[str]:
     groups share (one per group where a grid would add runs that are not on disk)."""
     groups: dict[str, list[dict]] = {}
     for r in records:
-        key = repr(sorted((k, _hashable(v)) for k, v in r["config"].items() if k != "seed"))
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(group_key(r["config"]), []).append(r)
     by_seeds: dict[tuple, list[list[dict]]] = {}
     for runs in groups.values():
         seeds = tuple(sorted({r["config"].get("seed", 0) for r in runs}))
