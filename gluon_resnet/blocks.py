@@ -5,6 +5,31 @@ from mxnet.gluon import nn
 
 from .orderings import ORDERINGS, PROJECTION_INPUTS, check_ordering
 
+# How a block that changes size or width reaches the sum: a 1x1 convolution (d2l, He et al.'s
+# option B) or, as He et al. did for CIFAR (2015, Sec. 4.2, option A), the input subsampled
+# by the stride with zero channels appended: no parameters, so the shortcut passes the signal
+# through at the scale it has, as an identity shortcut does.
+SHORTCUTS = ("projection", "zero_pad")
+
+
+class ZeroPadShortcut(nn.HybridBlock):
+    """Option A: x[:, :, ::s, ::s] with as many zero channels appended (doubles the width)."""
+
+    def __init__(self, strides: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.subsample = nn.AvgPool2D(pool_size=1, strides=strides)  # a 1x1 pool picks
+
+    def hybrid_forward(self, F, x):
+        y = self.subsample(x)
+        return F.np.concatenate([y, F.np.zeros_like(y)], axis=1)
+
+
+def check_shortcut(name: str) -> str:
+    if name not in SHORTCUTS:
+        raise ValueError(f"unknown shortcut {name!r}; valid shortcuts: {', '.join(SHORTCUTS)}")
+    return name
+
 
 class _OrderedBlock(nn.HybridBlock):
     """Shared by Residual and Bottleneck: named layers, forward delegated to the ordering."""
@@ -12,6 +37,7 @@ class _OrderedBlock(nn.HybridBlock):
     _conv_names: tuple[str, ...] = ()  # residual branch, in order
     _bn_names: tuple[str, ...] = ()  # one BN per branch convolution, in order
     _proj_name: str = ""  # the 1x1 projection shortcut (None when the shortcut is identity)
+    zero_pad = None  # a ZeroPadShortcut instead of the projection (shortcut="zero_pad")
     # Whether a stage's first block needs a projection even without a stride (the block
     # widens its input, as the bottleneck does from the stem's c to 4c channels).
     projects_first_block = False
@@ -34,7 +60,10 @@ class _OrderedBlock(nn.HybridBlock):
         return tuple(getattr(self, name) for name in self._bn_names)
 
     def shortcut(self, a, x):
-        """s: the projection of `a` if the block has one, else the raw input `x`."""
+        """s: the projection of `a` if the block has one, else the raw input `x` (zero-padded
+        to the new shape by a zero_pad shortcut, which, like the identity, reads raw x)."""
+        if self.zero_pad is not None:
+            return self.zero_pad(x)
         proj = getattr(self, self._proj_name)
         return x if proj is None else proj(a)
 
@@ -57,12 +86,17 @@ class Residual(_OrderedBlock):
 
     def __init__(self, num_channels: int, use_1x1conv: bool = False, strides: int = 1,
                  ordering: str = "conv_bn_relu", projection_input: str = "preact",
-                 **kwargs) -> None:
+                 shortcut: str = "projection", **kwargs) -> None:
+        """use_1x1conv: the block changes shape, so its shortcut is `shortcut`'s kind (with
+        zero_pad, num_channels must be twice the input's: He et al.'s CIFAR stages double)."""
         super().__init__(ordering, projection_input, **kwargs)
+        pad = use_1x1conv and check_shortcut(shortcut) == "zero_pad"
         with self.name_scope():
             self.conv1 = _conv(num_channels, 3, strides, "conv1")
             self.conv2 = _conv(num_channels, 3, 1, "conv2")
-            self.conv3 = _conv(num_channels, 1, strides, "conv3") if use_1x1conv else None
+            project = use_1x1conv and not pad
+            self.conv3 = _conv(num_channels, 1, strides, "conv3") if project else None
+            self.zero_pad = ZeroPadShortcut(strides, prefix="pad_") if pad else None
             # In bn_relu_conv (e), bn1 normalises the block input: Gluon infers its width.
             self.bn1 = nn.BatchNorm(prefix="bn1_")
             self.bn2 = nn.BatchNorm(prefix="bn2_")

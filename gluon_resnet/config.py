@@ -8,7 +8,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .nets import check_arch
+from .blocks import SHORTCUTS
+from .nets import check_arch, check_zero_pad
 from .orderings import PROJECTION_INPUTS, check_ordering
 
 # Valid names live next to what they name (ORDERINGS in orderings.py, ARCHS in
@@ -27,6 +28,7 @@ class RunConfig:
     width: float = 1.0
     final_bn_relu: Optional[bool] = None  # None: He et al.'s rule (on for pre-activation)
     projection_input: str = "preact"  # pre-activation blocks: what a 1x1 projection reads
+    shortcut: str = "projection"  # where a block changes shape: 1x1 conv (d2l) or zero_pad
     # data
     size: int = 96
     train_per_class: Optional[int] = None  # None: all 6,000 per class
@@ -59,8 +61,11 @@ class RunConfig:
         check_ordering(self.ordering)
         _choice("init", self.init, INITS)
         _choice("projection_input", self.projection_input, PROJECTION_INPUTS)
+        _choice("shortcut", self.shortcut, SHORTCUTS)
         _choice("schedule", self.schedule, SCHEDULES)
         _positive("width", self.width)
+        if self.shortcut == "zero_pad":
+            check_zero_pad(self.arch, self.width)
         _positive("size", self.size)
         _positive("lr", self.lr)
         _positive("batch_size", self.batch_size)
@@ -122,7 +127,7 @@ FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 # Fields added after runs were committed, with the default that keeps the old behaviour.
 # Never change these defaults: the ids of committed runs depend on them.
 ID_DEFAULTS = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.01,
-               "warmup_until_error": None}
+               "warmup_until_error": None, "shortcut": "projection"}
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 _TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
 

@@ -8,7 +8,7 @@ from typing import Optional
 import mxnet as mx
 from mxnet.gluon import nn
 
-from .blocks import Bottleneck, Residual
+from .blocks import Bottleneck, Residual, check_shortcut
 from .orderings import PREACT
 
 STEMS = ("imagenet", "cifar")
@@ -69,15 +69,18 @@ def check_arch(name: str) -> ArchSpec:
 
 def resnet_block(num_channels: int, num_residuals: int, first_block: bool = False,
                  ordering: str = "conv_bn_relu", block: type = Residual,
-                 projection_input: str = "preact", **kwargs) -> nn.HybridSequential:
+                 projection_input: str = "preact", shortcut: str = "projection",
+                 **kwargs) -> nn.HybridSequential:
     """d2l's stage: the first block of every stage but the first halves the size (stride 2)."""
+    # Only the basic block takes a zero_pad shortcut (resnet() checks), so only it is told.
+    extra = {} if shortcut == "projection" else {"shortcut": shortcut}
     stage = nn.HybridSequential(**kwargs)
     with stage.name_scope():
         for i in range(num_residuals):
             downsample = i == 0 and not first_block
             project = downsample or (i == 0 and block.projects_first_block)
             stage.add(block(num_channels, use_1x1conv=project, strides=2 if downsample else 1,
-                            ordering=ordering, projection_input=projection_input))
+                            ordering=ordering, projection_input=projection_input, **extra))
     return stage
 
 
@@ -115,7 +118,8 @@ def _head(num_classes: int, final_bn_relu: bool) -> nn.HybridSequential:
 def resnet(arch: str = "d2l18", ordering: str = "conv_bn_relu", num_classes: int = 10,
            in_channels: int = 1, width: float = 1.0,
            final_bn_relu: Optional[bool] = None,
-           projection_input: str = "preact") -> nn.HybridSequential:
+           projection_input: str = "preact",
+           shortcut: str = "projection") -> nn.HybridSequential:
     """ARCHS[arch] with `ordering` blocks and channels x width; children stem, stage1..N, head."""
     # final_bn_relu None follows He et al.: on for the pre-activation orderings (PREACT),
     # off otherwise; True/False force it (False reproduces the seed notebook's net).
@@ -124,15 +128,36 @@ def resnet(arch: str = "d2l18", ordering: str = "conv_bn_relu", num_classes: int
         raise ValueError(f"width must be > 0, got {width}")
     if final_bn_relu is None:
         final_bn_relu = ordering in PREACT
+    widths = _widths(spec, width)
+    if check_shortcut(shortcut) == "zero_pad":
+        check_zero_pad(arch, width)
     net = nn.HybridSequential(prefix=f"{arch}_")
     with net.name_scope():
-        net.add(_stem(spec, _scale(spec.stem_channels, width), in_channels))
-        for i, (num_residuals, channels) in enumerate(spec.stages, start=1):
-            net.add(resnet_block(_scale(channels, width), num_residuals, first_block=i == 1,
+        net.add(_stem(spec, widths[0], in_channels))
+        for i, (num_residuals, _) in enumerate(spec.stages, start=1):
+            net.add(resnet_block(widths[i], num_residuals, first_block=i == 1,
                                  ordering=ordering, block=BLOCKS[spec.block],
-                                 projection_input=projection_input, prefix=f"stage{i}_"))
+                                 projection_input=projection_input, shortcut=shortcut,
+                                 prefix=f"stage{i}_"))
         net.add(_head(num_classes, final_bn_relu))
     return net
+
+
+def _widths(spec: ArchSpec, width: float) -> list[int]:
+    """Channels of the stem and of each stage at this width."""
+    return [_scale(spec.stem_channels, width)] + [_scale(c, width) for _, c in spec.stages]
+
+
+def check_zero_pad(arch: str, width: float = 1.0) -> None:
+    """A zero_pad shortcut appends as many zero channels as it has: every stage must double
+    the width (stage 1 keeps the stem's), in basic blocks (a bottleneck's first block widens)."""
+    spec = check_arch(arch)
+    widths = _widths(spec, width)
+    doubles = widths[1] == widths[0] and all(b == 2 * a for a, b in zip(widths[1:], widths[2:]))
+    if spec.block != "basic" or not doubles:
+        raise ValueError(f"shortcut='zero_pad' needs basic blocks whose stages double the width "
+                         f"(He et al.'s CIFAR nets); {arch} at this width has widths {widths} "
+                         f"and {spec.block} blocks: use shortcut='projection'")
 
 
 def named_parts(net: nn.HybridSequential) -> list[tuple[str, nn.Block]]:

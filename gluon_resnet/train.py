@@ -73,7 +73,7 @@ def build(cfg: RunConfig, data: FashionMNIST, ctx: list, amp: bool = False) -> S
     if amp:
         devices.amp_init(ctx)
     net = resnet(cfg.arch, cfg.ordering, width=cfg.width, final_bn_relu=cfg.final_bn_relu,
-                 projection_input=cfg.projection_input)
+                 projection_input=cfg.projection_input, shortcut=cfg.shortcut)
     net.initialize(_initializer(cfg.init), ctx=ctx)
     data = data.subset(cfg.train_per_class, cfg.test_per_class)
     probe = to_batch(data.test_images[:PROBE_IMAGES], cfg.size, ctx[0])

@@ -12,7 +12,7 @@ import mxnet as mx
 from mxnet import autograd, gluon
 from d2l import mxnet as d2l
 
-from gluon_resnet.blocks import Bottleneck, Residual
+from gluon_resnet.blocks import Bottleneck, Residual, ZeroPadShortcut
 from gluon_resnet.orderings import ORDERINGS, PREACT, check_ordering
 
 EPS = 1e-5  # gluon BatchNorm's default epsilon
@@ -283,3 +283,31 @@ def test_projection_input_relu_reads_relu_x_without_bn():
     np.testing.assert_allclose(run(ident[0], x.asnumpy(), False), run(ident[1], x.asnumpy(), False))
     with pytest.raises(ValueError, match="unknown projection_input 'bn'"):
         Residual(4, ordering="bn_relu_conv", projection_input="bn")
+
+
+def test_zero_pad_shortcut_subsamples_and_appends_zero_channels():
+    """He et al.'s CIFAR option A: x[:, :, ::2, ::2], then as many zero channels; no weights."""
+    x = mx.np.random.normal(0, 1, (2, 3, 8, 8))
+    pad = ZeroPadShortcut(2)
+    pad.initialize()
+    out = pad(x).asnumpy()
+    assert out.shape == (2, 6, 4, 4)
+    np.testing.assert_array_equal(out[:, :3], x.asnumpy()[:, :, ::2, ::2])
+    assert not out[:, 3:].any()
+    assert not list(pad.collect_params().values())
+
+
+@pytest.mark.parametrize("ordering", sorted(ORDERINGS))
+def test_zero_pad_block_adds_the_padded_raw_input(ordering):
+    """A downsampling block with shortcut="zero_pad" has no projection: its shortcut is the
+    zero-padded raw input (in every ordering, like an identity shortcut), at the block's shape."""
+    x = mx.np.random.normal(0, 1, (2, 3, 8, 8))
+    blk = Residual(6, use_1x1conv=True, strides=2, ordering=ordering, shortcut="zero_pad")
+    blk.initialize(mx.init.Xavier())
+    with autograd.predict_mode():
+        out = blk(x)
+        shortcut = blk.shortcut(x, x).asnumpy()
+    assert blk.conv3 is None and out.shape == (2, 6, 4, 4)
+    np.testing.assert_array_equal(shortcut[:, :3], x.asnumpy()[:, :, ::2, ::2])
+    with pytest.raises(ValueError, match="unknown shortcut 'option_a'"):
+        Residual(6, use_1x1conv=True, strides=2, shortcut="option_a")

@@ -304,3 +304,34 @@ def test_d2l18_matches_d2l_resnet18():
         np.testing.assert_allclose(d.data().asnumpy(), s.data().asnumpy(), rtol=1e-3, atol=1e-5)
     ours.hybridize(static_alloc=True, static_shape=True)
     np.testing.assert_allclose(ours(x).asnumpy(), theirs(x).asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("ordering", ["conv_bn_relu", "bn_relu_conv"])
+def test_zero_pad_nets_drop_exactly_the_projections(ordering):
+    """shortcut="zero_pad" (He et al.'s CIFAR option A) is the same net without the two 1x1
+    projections (stages 2 and 3), forward and backward, hybridized."""
+    nets = {}
+    for shortcut in ("projection", "zero_pad"):
+        net = resnet("cifar20", ordering, width=0.25, shortcut=shortcut)
+        net.initialize(mx.init.Xavier())
+        net.hybridize()
+        x = mx.np.random.uniform(size=(2, 1, 28, 28))
+        with autograd.record():
+            loss = net(x).sum()
+        loss.backward()
+        assert net(x).shape == (2, 10)
+        nets[shortcut] = count(net, True)
+    projections = (4 * 8 + 8) + (8 * 16 + 16)  # 1x1 convs with bias: 4 -> 8 and 8 -> 16
+    assert nets["projection"] - nets["zero_pad"] == projections
+
+
+def test_zero_pad_refuses_nets_whose_stages_do_not_double():
+    from gluon_resnet.config import RunConfig
+
+    with pytest.raises(ValueError, match="shortcut='zero_pad' needs basic blocks"):
+        resnet("resnet50", shortcut="zero_pad")
+    with pytest.raises(ValueError, match=r"widths \[5, 5, 10, 19\]"):
+        RunConfig(arch="cifar20", width=0.3, shortcut="zero_pad")
+    with pytest.raises(ValueError, match="valid shortcuts: projection, zero_pad"):
+        RunConfig(shortcut="A")
+    assert RunConfig(arch="gluonbook", shortcut="zero_pad").shortcut == "zero_pad"

@@ -292,8 +292,9 @@ def test_runs_recorded_before_a_field_existed_group_with_runs_recorded_since(tmp
     from gluon_resnet.store import RunStore
 
     committed = Path(__file__).resolve().parents[1] / "results" / "orderings" / "quick" / "runs"
-    new_fields = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.01,
-                  "warmup_until_error": None}
+    from gluon_resnet.config import ID_DEFAULTS
+
+    new_fields = dict(ID_DEFAULTS)
     store = RunStore(tmp_path / "orderings" / "quick")
     store.runs_dir.mkdir(parents=True)
     for seed, fields in ((0, {}), (1, new_fields)):

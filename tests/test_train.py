@@ -479,7 +479,7 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
     from gluon_resnet.config import ID_DEFAULTS
 
     assert set(ID_DEFAULTS) == {"projection_input", "warmup_steps", "warmup_lr",
-                                "warmup_until_error"}
+                                "warmup_until_error", "shortcut"}
     for path in paths:
         record = json.loads(Path(path).read_text())
         # as an older version wrote it: without the later fields that sit at their defaults
@@ -490,6 +490,7 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
     assert base.replace(warmup_steps=400).run_id != base.run_id
     assert base.replace(warmup_until_error=0.8).run_id != base.run_id
     assert base.replace(projection_input="relu").run_id != base.run_id
+    assert base.replace(shortcut="zero_pad").run_id != base.run_id
 
 
 def test_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path):

@@ -29,9 +29,9 @@ EXAMPLES = """ablations without editing the package:
     --experiment experiments/lr_ablation.toml  # an experiment defined in a TOML file
     --experiment ~/my_ablation.toml --profile smoke --list
 
-Fields: arch, ordering, width, final_bn_relu, projection_input, size, train_per_class,
+Fields: arch, ordering, width, final_bn_relu, projection_input, shortcut, size, train_per_class,
 test_per_class, augment, lr, batch_size, epochs, momentum, weight_decay, init, schedule,
-lr_steps, lr_factor, warmup_steps, warmup_lr, seed.
+lr_steps, lr_factor, warmup_steps, warmup_lr, warmup_until_error, seed.
 Each run's id hashes its whole config, so overridden settings make new runs (and appear in
 the report's "What was run" and its command to reproduce).
 """
