@@ -71,15 +71,23 @@ def same_config(a: dict, b: dict) -> bool:
         return False
 
 
-def resumable(store: RunStore, cfg) -> bool:
-    """Whether the run's record on disk can resume from its checkpoint (what resume() will
-    decide, said before the network is built)."""
+def resume_after(store: RunStore, cfg) -> int:
+    """The epoch whose checkpoint resume() will continue from, said before the network is
+    built: 0 when the run starts afresh (no record, an unreadable one, or no checkpoint that
+    agrees with it)."""
     try:
         existing = store.load(cfg.run_id)
     except ValueError:  # unreadable record: redone from scratch
-        return False
+        return 0
     meta = load_meta(store.checkpoint_dir(cfg.run_id))
-    return existing is not None and usable(meta, {"config": cfg.to_dict()}, existing)
+    if existing is None or not usable(meta, {"config": cfg.to_dict()}, existing):
+        return 0
+    return meta["epoch"]
+
+
+def resumable(store: RunStore, cfg) -> bool:
+    """Whether the run's record on disk can resume from its checkpoint."""
+    return resume_after(store, cfg) > 0
 
 
 def resume(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote, urlparse
 
-from ... import checkpoint, records
+from ... import checkpoint
 from ...config import RunConfig
 from ...devices import contexts
 from ...store import RunStore
@@ -77,13 +77,9 @@ def train_task(job: Job, experiment: str, profile: str, *, checkpoint_uri: Optio
 def _note_attempt(store: RunStore, cfg: RunConfig) -> int:
     """Append this attempt (pid, host, epoch it resumes after) to the store's attempts; its
     number, 1-based."""
-    existing = store.load(cfg.run_id)
-    meta = checkpoint.load_meta(store.checkpoint_dir(cfg.run_id))
-    usable = existing is not None and not records.is_done(existing) \
-        and checkpoint.usable(meta, {"config": cfg.to_dict()}, existing)
     return store.note_attempt(cfg.run_id, {
         "pid": os.getpid(), "host": socket.gethostname(), "time": time.time(),
-        "resume_after_epoch": meta["epoch"] if usable else 0})
+        "resume_after_epoch": checkpoint.resume_after(store, cfg)})
 
 
 def _contexts(use_gpu: bool, log) -> list:
