@@ -336,3 +336,29 @@ def test_reproduce_commands_train_exactly_the_runs_on_disk():
     assert sorted(named) == on_disk
     assert len(commands([r for r in keep if r["config"]["ordering"] != "bn_after_add"],
                         info)) == 1
+
+
+def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):
+    """Before a test is possible (one seed) the figure still shows the paired difference, with
+    no interval (the report once drew nothing there)."""
+    from gluon_resnet.reporting.decide import Analysis
+    from gluon_resnet.reporting.groups import group_runs
+    from gluon_resnet.reporting.report import _effect_point
+    from gluon_resnet.reporting.verdicts import decide_groups
+    from gluon_resnet.store import RunStore
+
+    root = tmp_path / "depth" / "smoke"
+    runs = [record(o, 0, b, arch=a) for a in ("cifar20", "d2l18")
+            for o, b in (("conv_bn_relu", .90), ("bn_relu_conv", .93))]
+    write_runs(root, runs)
+    analysis = Analysis(metric="final_test_acc", baseline="conv_bn_relu")
+    decided = decide_groups(group_runs(RunStore(root).records()), analysis)
+    assert len(decided) == 2
+    final = {(r["config"]["arch"], r["config"]["ordering"]): r["epochs"][-1]["test_acc"]
+             for r in runs}
+    for d in decided:
+        arch = d.other.config["arch"]
+        expected = 100 * (final[arch, "bn_relu_conv"] - final[arch, "conv_bn_relu"])
+        diff, low, high = _effect_point(d, "final_test_acc")
+        assert diff == pytest.approx(expected) and low == high == diff
+        assert 1 < diff < 5  # the runs' bases differ by 3 points, plus their noise

@@ -1,6 +1,8 @@
 """Run records on disk -> report.md + PNG figures; reads nothing but the store's files."""
 from __future__ import annotations
 
+import math
+
 import shlex
 import traceback
 from datetime import datetime
@@ -185,6 +187,19 @@ def paired_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[st
              f"seed; bar: mean; band: the ±{100 * analysis.margin:g}-point margin)", name)]
 
 
+def _effect_point(d: Decided, metric: str) -> tuple[float, float, float]:
+    """(difference, low, high) in points: the mean paired difference, drawn even before a
+    test is possible (too few seeds: no interval, low = high = the difference), and the
+    simultaneous interval cut to what a difference of accuracies can be (±100 points)."""
+    base, other = seed_values(d.base, metric), seed_values(d.other, metric)
+    diffs = [100 * (other[s] - base[s]) for s in base.keys() & other]
+    diff = sum(diffs) / len(diffs) if diffs else float("nan")
+    v = d.verdict
+    if v.ci_low is None or v.ci_high is None or not math.isfinite(v.ci_low + v.ci_high):
+        return diff, diff, diff
+    return diff, max(-100.0, 100 * v.ci_low), min(100.0, 100 * v.ci_high)
+
+
 def effect_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[str, str]]:
     """With one other varied setting (e.g. arch: depth), each ordering's difference to the
     baseline against that setting, with its simultaneous interval."""
@@ -195,15 +210,15 @@ def effect_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[st
     (field,) = others
     effects: dict[str, list] = {}
     for d in decided:
-        v = d.verdict
         effects.setdefault(d.other.config["ordering"], []).append(
-            (str(d.other.config[field]), 100 * v.diff, 100 * v.ci_low, 100 * v.ci_high))
+            (str(d.other.config[field]), *_effect_point(d, analysis.metric)))
     name = f"effect_by_{field}.png"
     plots.effect_by(effects, field, f"{analysis.metric}: ordering - {analysis.baseline} "
                     "(points)", 100 * analysis.margin, root / name,
                     f"difference to {analysis.baseline} by {field} (simultaneous CI)")
-    return [(f"each ordering's difference to {analysis.baseline} against {field}, with its "
-             "simultaneous interval and the margin band", name)]
+    return [(f"each ordering's mean paired difference to {analysis.baseline} against {field}, "
+             "with its simultaneous interval (none before a test is possible, cut at ±100 "
+             "points) and the margin band", name)]
 
 
 def section_paper() -> list[str]:
