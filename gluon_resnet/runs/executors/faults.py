@@ -1,28 +1,48 @@
-"""Fault injection for tests of the executors' recovery: a worker lost mid-run.
+"""Fault injection for tests of the executors' recovery: a worker lost mid-run, or one
+that hangs when told to stop.
 
 With GLUON_RESNET_FAULT_KILL_AFTER_EPOCH="EPOCH:MARKER" in a worker's environment, the first
 process that writes some run's record of epoch EPOCH (train_run writes it right after that
 epoch's checkpoint) and manages to create the file MARKER SIGKILLs itself: once, whatever
-the number of workers. Without the variable, `store_for` is a plain RunStore.
+the number of workers. With GLUON_RESNET_FAULT_HANG_ON_STOP=1, a worker told to stop never
+finishes writing the run's "interrupted" record, as a process stuck in MXNet's engine never
+finishes stopping. Without either variable, `store_for` is a plain RunStore.
 """
 from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from ...store import RunStore
 
 FAULT_ENV = "GLUON_RESNET_FAULT_KILL_AFTER_EPOCH"
+HANG_ENV = "GLUON_RESNET_FAULT_HANG_ON_STOP"
 
 
 def store_for(root: Path | str) -> RunStore:
-    """The store a worker trains into: plain, or killing its process once (see above)."""
+    """The store a worker trains into: plain, or with one of the faults above."""
+    if os.environ.get(HANG_ENV):
+        return HangingStore(root)
     fault = os.environ.get(FAULT_ENV)
     if not fault:
         return RunStore(root)
     epoch, _, marker = fault.partition(":")
     return KillingStore(root, int(epoch), Path(marker))
+
+
+class HangingStore(RunStore):
+    """A store whose process, once told to stop, hangs instead of recording it."""
+
+    def write(self, record: dict) -> None:
+        if record["status"] == "interrupted":
+            # as a process stuck in C code, where no Python signal handler runs (a parent's
+            # death can send SIGTERM more than once, and each would end the sleep)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                time.sleep(1)
+        super().write(record)
 
 
 class KillingStore(RunStore):

@@ -16,6 +16,9 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
+import threading
+import time
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Iterator, Optional
@@ -27,6 +30,11 @@ from .faults import store_for
 
 POLL_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# A stopped worker records its run as interrupted within a second; if it has not exited this
+# long after being told to stop (MXNet's engine can hang in C code, where no Python signal
+# handler runs), the kernel's SIGALRM ends it: the record then says "running", which the
+# next call resumes from the last checkpoint like any lost run.
+STOP_GRACE_SECONDS = 10
 
 
 class WorkerError(RuntimeError):
@@ -75,18 +83,41 @@ def environ(changes: dict[str, str]) -> Iterator[None]:
 def die_with_parent(parent: int) -> None:
     """Ask the kernel for SIGTERM when the parent dies (SIGKILL, OOM killer included), so no
     worker trains on under PID 1; SIGTERM and Ctrl-C then stop the run as an interruption
-    (its record stays resumable). Ctrl-C reaches the parent, which stops the workers."""
+    (its record stays resumable). Ctrl-C reaches the parent, which stops the workers. A
+    watcher thread notices the parent's death too, for when the signal cannot be delivered
+    to Python code (no prctl, or a main thread stuck in C): either way the stop is bounded
+    by STOP_GRACE_SECONDS."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux/glibc: the parent's pipe is the fallback
+    except (OSError, AttributeError):  # not Linux/glibc: the watcher below still sees it
         pass
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watcher",
+                     daemon=True).start()
     if os.getppid() != parent:  # the parent died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    _end_within_grace()
+    os.kill(os.getpid(), signal.SIGTERM)  # where prctl did the same, the second is ignored
+
+
+def _end_within_grace() -> None:
+    """Arm the kernel's alarm (default action: terminate) unless it is already armed."""
+    left = signal.alarm(STOP_GRACE_SECONDS)
+    if left:
+        signal.alarm(left)
+
+
 def _interrupt(_signum, _frame) -> None:
+    # one clean stop: a parent's death can send SIGTERM more than once (once per reparenting)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_within_grace()
     raise KeyboardInterrupt
 
 
@@ -100,7 +131,11 @@ def worker_main(slot: Slot, store_root: str, data_dir: Optional[str], inbox, res
         die_with_parent(parent or os.getppid())
         _work(slot, store_root, data_dir, inbox, results)
     except KeyboardInterrupt:  # stopped: the run's record says "interrupted", quietly
-        return
+        # Leave at once: the record is written, and the interpreter's and MXNet's clean-up
+        # at exit is where a stopped process can hang.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _work(slot: Slot, store_root: str, data_dir: Optional[str], inbox, results) -> None:
@@ -231,4 +266,6 @@ class LocalPool:
             w.process.join(timeout=30)
             if w.process.is_alive():
                 w.process.terminate()
-                w.process.join(timeout=10)
+                w.process.join(timeout=STOP_GRACE_SECONDS + 5)
+            if w.process.is_alive():
+                w.process.kill()
