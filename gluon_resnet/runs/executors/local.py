@@ -256,16 +256,13 @@ class LocalPool:
             if w.process.is_alive():
                 w.process.kill()
 
-    @staticmethod
-    def _stop(workers) -> None:
+    @classmethod
+    def _stop(cls, workers) -> None:
+        """None in each inbox: the workers exit; any still there after 30 s is terminated."""
         for w in workers:
             if w.process.is_alive():
                 with contextlib.suppress(Exception):
                     w.inbox.put(None)
         for w in workers:
             w.process.join(timeout=30)
-            if w.process.is_alive():
-                w.process.terminate()
-                w.process.join(timeout=STOP_GRACE_SECONDS + 5)
-            if w.process.is_alive():
-                w.process.kill()
+        cls._terminate([w for w in workers if w.process.is_alive()])
