@@ -36,8 +36,9 @@ EXPERIMENT = Experiment(
                              "al.'s ~400 steps were one epoch of theirs), 5 seeds."),
         "quick": Profile(
             note=("a 2-core CPU, over sessions: 500 training and 500 test images per class, "
-                  "30 epochs (about 6, 16 and 33 min a run at 20, 56 and 110 layers), all "
-                  "three orderings; seeds added with --until-decided (cap 5). Pilots with "
+                  "30 epochs (measured, one thread a run: 6, 16 and 35 min at 20, 56 and 110 "
+                  "layers on an AMD EPYC, 12, 32 and 74 min on an Intel Xeon), all three "
+                  "orderings; seeds added with --until-decided (cap 5). Pilots with "
                   "d2l's 1x1 projections where a stage halves the size diverged (relu_before_add "
                   "at 56 and 110 layers right after the warm-up; conv_bn_relu at 110 fell to "
                   "chance, test loss 3e5): a projection without BN that reads the un-normalised, "
