@@ -26,6 +26,7 @@ from .data import FashionMNIST, batches, to_batch
 from .devices import contexts
 from .diagnostics import GradNorms, activation_stats, environment, finite
 from .nets import count_params, named_parts, resnet
+from .progress import EpochProgress
 from .schedule import lr_at, step_lr, warming_up
 from .store import RunStore
 
@@ -247,7 +248,9 @@ def train_run(cfg: RunConfig, store: RunStore, data: FashionMNIST, *,
 def _train_epochs(s: Session, store: RunStore, record: dict, progress: bool,
                   log: Callable[[str], None], wall: Callable[[], float]) -> None:
     for epoch in range(len(record["epochs"]) + 1, s.cfg.epochs + 1):
-        with EpochProgress(s, epoch, progress and sys.stderr.isatty(), log) as bar:
+        head = f"{s.cfg.run_id} epoch {epoch}/{s.cfg.epochs}"
+        with EpochProgress(head, len(s.data.train_labels), progress and sys.stderr.isatty(),
+                           log) as bar:
             warming = warming_up(s.cfg, [e["train_acc"] for e in record["epochs"]])
             entry = run_epoch(s, epoch, bar.update, warming)
             bar.done(entry)
@@ -269,39 +272,3 @@ def _start_line(s: Session, record: dict) -> str:
             f"{len(s.data.test_labels)} test images at {cfg.size} px on "
             f"{', '.join(env['contexts'])} ({env['device_name']}, {env['threads']} threads)"
             f"{resumed}")
-
-
-class EpochProgress:
-    """A tqdm bar during the epoch on a terminal (loss, accuracy, images/s, ETA), and one
-    plain line per epoch, which is all that CI logs get."""
-
-    def __init__(self, s: Session, epoch: int, bar: bool, log: Callable[[str], None]):
-        self.head, self.log = f"{s.cfg.run_id} epoch {epoch}/{s.cfg.epochs}", log
-        self.bar = None
-        if bar:
-            from tqdm import tqdm
-            self.bar = tqdm(total=len(s.data.train_labels), unit="img", desc=self.head,
-                            dynamic_ncols=True, leave=True)
-
-    def __enter__(self) -> "EpochProgress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def update(self, images: int, loss: float, acc: float) -> None:
-        if self.bar is not None:
-            self.bar.update(images - self.bar.n)
-            self.bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", refresh=False)
-
-    def done(self, e: dict) -> None:
-        def f(v):
-            return "nan" if v is None else f"{v:.4f}"
-        summary = (f"train loss {f(e['train_loss'])} acc {e['train_acc']:.4f} | test loss "
-                   f"{f(e['test_loss'])} acc {e['test_acc']:.4f} | lr {e['lr']:.4g} | "
-                   f"{e['images_per_sec']:.1f} img/s | {e['seconds']:.1f} s")
-        if self.bar is not None:
-            self.bar.update(self.bar.total - self.bar.n)
-            self.bar.close()
-        self.log(f"{self.head}: {summary}")

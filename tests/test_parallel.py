@@ -182,3 +182,21 @@ def test_workers_start_the_longest_runs_first():
     ordered = longest_first(jobs)
     assert [j.cfg.arch for j in ordered] == ["cifar110"] * 3 + ["cifar56"] * 3 + ["cifar20"] * 3
     assert [j.cfg.ordering for j in ordered[:3]] == [j.cfg.ordering for j in jobs[:3]]
+
+
+def test_speeds_build_networks_only_for_unmeasured_ones():
+    """Estimates come from the committed runs' measured speed; the FLOP/s fallback (which
+    builds every network on disk) is computed only for a network never trained here."""
+    from dataclasses import replace
+
+    from experiments import EXPERIMENTS
+    from gluon_resnet.runs.estimate import Speeds
+    from gluon_resnet.runs.experiment import expand
+
+    speeds = Speeds(Path(__file__).parent.parent / "results", "cpu")
+    measured = expand(EXPERIMENTS["orderings"], "quick")[0]
+    seconds, source = speeds.seconds(measured)
+    assert source == "measured" and seconds > 0 and "gflops" not in vars(speeds)
+    never = replace(measured, width=0.125)
+    seconds, source = speeds.seconds(never)
+    assert source.startswith("from FLOPs") and seconds > 0 and speeds.gflops > 0

@@ -22,6 +22,7 @@ from gluon_resnet.config import RunConfig
 from gluon_resnet.data import to_batch
 from gluon_resnet.diagnostics import GradNorms, activation_stats
 from gluon_resnet.nets import named_parts, resnet
+from gluon_resnet.progress import EpochProgress, epoch_line
 from gluon_resnet.schedule import lr_schedule
 from gluon_resnet.store import RunStore, read_record
 
@@ -88,6 +89,22 @@ def test_record_follows_schema(finished, tiny_cfg):
     assert [e["lr"] for e in record["epochs"]] == pytest.approx([0.05, 0.005])
     json.dumps(record, allow_nan=False)  # strict JSON: no NaN anywhere
     assert len(lines) == 3 and "epoch 2/2" in lines[-1]
+    assert lines[-1] == f"{record['run_id']} epoch 2/2: {epoch_line(record['epochs'][-1])}"
+
+
+def test_progress_bar_and_its_epoch_line(capsys):
+    """The terminal's bar goes to stderr and ends full; the log still gets the epoch's line,
+    with 'nan' for a loss the record stores as null (a diverged epoch)."""
+    entry = dict(train_loss=None, train_acc=0.1, test_loss=2.5, test_acc=0.25, lr=0.1,
+                 images_per_sec=60.0, seconds=1.5)
+    lines: list[str] = []
+    with EpochProgress("r epoch 1/3", 100, True, lines.append) as bar:
+        bar.update(40, 2.0, 0.2)
+        assert bar.bar.n == 40
+        bar.done(entry)
+    assert lines == ["r epoch 1/3: train loss nan acc 0.1000 | test loss 2.5000 acc 0.2500"
+                     " | lr 0.1 | 60.0 img/s | 1.5 s"]
+    assert "100/100" in capsys.readouterr().err
 
 
 def test_param_count_by_hand(finished, tiny_cfg):

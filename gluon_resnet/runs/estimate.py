@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -100,15 +100,29 @@ def bench_gflops(results_dir: Path, device: str = "cpu") -> float:
         return DEFAULT_ENGINE_GFLOPS
 
 
-def estimate_seconds(cfg: RunConfig, rates: dict[tuple, float], gflops: float,
-                     device: str) -> tuple[float, str]:
-    """Seconds for the whole run, and where the figure comes from."""
-    train, test = images_per_epoch(cfg)
-    rate = rates.get((cfg.arch, cfg.width, cfg.size, cfg.batch_size, device))
-    source = "measured"
-    if rate is None:
-        flops = forward_flops(cfg.arch, cfg.ordering, cfg.width, cfg.size, cfg.final_bn_relu)
-        rate = gflops * 1e9 / (3 * flops)  # forward + backward ~ 3 forward passes
-        source = "from FLOPs at the GFLOP/s measured here"
-    # evaluation is a forward pass only: about a third of a training step per image
-    return cfg.epochs * (train + test / 3) / rate, source
+class Speeds:
+    """This machine's speed on `device`, as the runs under results_dir show it: measured
+    images/s per network where one was trained here, else its FLOPs at the GFLOP/s the
+    runs achieved. That fallback builds each network once, so it is computed only when a
+    network was never measured."""
+
+    def __init__(self, results_dir: Path, device: str):
+        self.results_dir, self.device = Path(results_dir), device
+        self.rates = measured_rates(self.results_dir)
+
+    @cached_property
+    def gflops(self) -> float:
+        return bench_gflops(self.results_dir, self.device)
+
+    def seconds(self, cfg: RunConfig) -> tuple[float, str]:
+        """Seconds for the whole run, and where the figure comes from."""
+        train, test = images_per_epoch(cfg)
+        rate = self.rates.get((cfg.arch, cfg.width, cfg.size, cfg.batch_size, self.device))
+        source = "measured"
+        if rate is None:
+            flops = forward_flops(cfg.arch, cfg.ordering, cfg.width, cfg.size,
+                                  cfg.final_bn_relu)
+            rate = self.gflops * 1e9 / (3 * flops)  # forward + backward ~ 3 forward passes
+            source = "from FLOPs at the GFLOP/s measured here"
+        # evaluation is a forward pass only: about a third of a training step per image
+        return cfg.epochs * (train + test / 3) / rate, source

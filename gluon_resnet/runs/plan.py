@@ -41,14 +41,14 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
     each group's estimated seconds for one more seed (group_key -> seconds, shared among the
     workers), from which --until-decided's rounds are costed."""
     from ..reporting.groups import group_key
-    from .estimate import bench_gflops, estimate_seconds, measured_rates
+    from .estimate import Speeds
 
-    rates, gflops = measured_rates(results_dir), bench_gflops(results_dir, device)
+    speeds = Speeds(results_dir, device)
     total = 0.0
     per_group: dict[str, list[float]] = {}
     print(f"{store.experiment}/{store.profile}: {len(runs)} runs ({store.root})")
     for item in plan(store, runs):
-        seconds, source = estimate_seconds(item.cfg, rates, gflops, device)
+        seconds, source = speeds.seconds(item.cfg)
         per_group.setdefault(group_key(item.cfg.to_dict()), []).append(seconds)
         if fresh and item.state != "pending":  # --fresh deletes what is there and retrains
             item = Planned(item.cfg, f"{item.state}->fresh")
@@ -115,11 +115,11 @@ def default_workers(runs: list[RunConfig], store: RunStore, results_dir: Path,
                     cores: int) -> int:
     """Worker processes for a CPU-only machine when the user chose no executor: one per core
     when at least two runs are pending and a run takes over a minute, else 1."""
-    from .estimate import bench_gflops, estimate_seconds, measured_rates
+    from .estimate import Speeds
 
     pending = [p.cfg for p in plan(store, runs) if p.state != "done"]
     if cores < 2 or len(pending) < 2:
         return 1
-    rates, gflops = measured_rates(results_dir), bench_gflops(results_dir)
-    seconds = sorted(estimate_seconds(cfg, rates, gflops, "cpu")[0] for cfg in pending)
+    speeds = Speeds(results_dir, "cpu")
+    seconds = sorted(speeds.seconds(cfg)[0] for cfg in pending)
     return cores if seconds[len(seconds) // 2] >= PARALLEL_MIN_SECONDS else 1
