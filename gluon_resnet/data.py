@@ -11,10 +11,8 @@ from typing import Iterator, Optional
 import mxnet as mx
 import numpy as np
 
-from .idx import FILES, SIDE, DatasetError, DatasetNotFound, PathLike, file_in, find_data_dir  # noqa: F401
+from .idx import FILES, NUM_CLASSES, SIDE, DatasetError, DatasetNotFound, PathLike, file_in, find_data_dir  # noqa: F401
 from .idx import load_cache, read_idx, save_cache
-
-NUM_CLASSES = 10
 
 
 # ---------------------------------------------------------------- the data set

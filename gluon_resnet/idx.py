@@ -27,6 +27,7 @@ PathLike = Union[str, Path]
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SIDE = 28
+NUM_CLASSES = 10  # and 6,000 training / 1,000 test images of each
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
 from . import export, plots, reproduce, stats
+from .run_state import section_chance, section_state
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, seed_values, shared_config, varying_fields)
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
@@ -137,26 +138,6 @@ def with_seeds(command: Optional[str], seeds: list[int]) -> Optional[str]:
     return shlex.join(words + ["--seeds", ",".join(map(str, seeds))])
 
 
-def section_state(records: list[dict], problems: list[str]) -> list[str]:
-    """Running, failed and diverged runs and unreadable files: shown, never averaged."""
-    lines = []
-    for r in records:
-        n, total = len(r["epochs"]), r["config"].get("epochs", "?")
-        if r["status"] == "running":
-            lines.append(f"- in progress: `{r['run_id']}` (epoch {n} of {total}; "
-                         "not in the statistics)")
-        elif r["status"] == "failed":
-            error = (r.get("error") or "no error text").strip().splitlines()[-1:] or [""]
-            lines.append(f"- failed: `{r['run_id']}` after {n} complete epoch(s): {error[0]}")
-        elif r["status"] == "interrupted":
-            lines.append(f"- interrupted: `{r['run_id']}` after {n} complete epoch(s); "
-                         "resumes on the next call (not in the statistics)")
-        elif r["status"] == "diverged":
-            lines.append(f"- diverged: `{r['run_id']}` at epoch {n} (non-finite loss)")
-    lines += [f"- unreadable file (skipped): {p}" for p in problems]
-    return ["## Runs not in the statistics", ""] + lines + [""] if lines else []
-
-
 def section_main(groups: list[Group], fields: list[str]) -> list[str]:
     header = fields + [h for _, h, _ in COLUMNS]
     rows = []
@@ -246,6 +227,7 @@ def write_report(root: Path) -> Path:
     lines += section_run(records, groups, exp)
     # paths relative to the report, so a committed report names no machine's folders
     lines += section_state(records, [p.replace(f"{root}/", "") for p in problems + exp_problems])
+    lines += section_chance(records)
     if any(g.done for g in groups):
         analysis, source = analysis_of(exp)
         decided = decide_groups(groups, analysis)

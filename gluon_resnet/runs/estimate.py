@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import RunConfig
+from ..idx import NUM_CLASSES
 from ..store import RunStore
 
-TRAIN_PER_CLASS, TEST_PER_CLASS, CLASSES = 6000, 1000, 10
+TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000
 # Training FLOP/s our engine reached on d2l ResNet-18 at 96 px on the 2-core development
 # CPU (`python -m gluon_resnet.tools.bench`); used only when results/bench.json is absent.
 DEFAULT_ENGINE_GFLOPS = 40.0
@@ -50,8 +51,8 @@ def forward_flops(arch: str, ordering: str, width: float, size: int,
 
 
 def images_per_epoch(cfg: RunConfig) -> tuple[int, int]:
-    train = CLASSES * min(cfg.train_per_class or TRAIN_PER_CLASS, TRAIN_PER_CLASS)
-    test = CLASSES * min(cfg.test_per_class or TEST_PER_CLASS, TEST_PER_CLASS)
+    train = NUM_CLASSES * min(cfg.train_per_class or TRAIN_PER_CLASS, TRAIN_PER_CLASS)
+    test = NUM_CLASSES * min(cfg.test_per_class or TEST_PER_CLASS, TEST_PER_CLASS)
     return train, test
 
 

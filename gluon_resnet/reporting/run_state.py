@@ -1,0 +1,44 @@
+"""The runs a reader must know about beside the statistics: those left out (running,
+failed, diverged, unreadable) and those counted that never learned."""
+from __future__ import annotations
+
+from ..idx import NUM_CLASSES
+
+AT_CHANCE = 1.5 / NUM_CLASSES  # final training accuracy below this: the run never learned
+
+
+def section_state(records: list[dict], problems: list[str]) -> list[str]:
+    """Running, failed and diverged runs and unreadable files: shown, never averaged."""
+    lines = []
+    for r in records:
+        n, total = len(r["epochs"]), r["config"].get("epochs", "?")
+        if r["status"] == "running":
+            lines.append(f"- in progress: `{r['run_id']}` (epoch {n} of {total}; "
+                         "not in the statistics)")
+        elif r["status"] == "failed":
+            error = (r.get("error") or "no error text").strip().splitlines()[-1:] or [""]
+            lines.append(f"- failed: `{r['run_id']}` after {n} complete epoch(s): {error[0]}")
+        elif r["status"] == "interrupted":
+            lines.append(f"- interrupted: `{r['run_id']}` after {n} complete epoch(s); "
+                         "resumes on the next call (not in the statistics)")
+        elif r["status"] == "diverged":
+            lines.append(f"- diverged: `{r['run_id']}` at epoch {n} (non-finite loss)")
+    lines += [f"- unreadable file (skipped): {p}" for p in problems]
+    return ["## Runs not in the statistics", ""] + lines + [""] if lines else []
+
+
+def section_chance(records: list[dict]) -> list[str]:
+    """Completed runs that never learned. The declared analysis counts them (failing to
+    train is what the ordering did), so they pull their group down: name them."""
+    stuck = [r for r in records if r["status"] == "completed" and r["epochs"]
+             and r["epochs"][-1]["train_acc"] < AT_CHANCE]
+    if not stuck:
+        return []
+    lines = [f"- `{r['run_id']}`: training accuracy {100 * r['epochs'][-1]['train_acc']:.1f} %, "
+             f"test accuracy {100 * r['epochs'][-1]['test_acc']:.1f} % after epoch "
+             f"{len(r['epochs'])}" for r in stuck]
+    return (["## Runs that stayed at chance", "",
+             f"These completed runs ended below {100 * AT_CHANCE:.0f} % training accuracy "
+             f"(chance is {100 / NUM_CLASSES:.0f} %): they never learned. They are in the "
+             "statistics, as the declared analysis counts every completed run; the curves "
+             "show where they stalled.", ""] + lines + [""])
