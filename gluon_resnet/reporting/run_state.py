@@ -1,10 +1,10 @@
 """The runs a reader must know about beside the statistics: those left out (running,
-failed, diverged, unreadable) and those counted that never learned."""
+failed, diverged, unreadable) and those counted that ended at chance."""
 from __future__ import annotations
 
 from ..idx import NUM_CLASSES
 
-AT_CHANCE = 1.5 / NUM_CLASSES  # final training accuracy below this: the run never learned
+AT_CHANCE = 1.5 / NUM_CLASSES  # final training accuracy below this: the run ended at chance
 
 
 def section_state(records: list[dict], problems: list[str]) -> list[str]:
@@ -28,17 +28,23 @@ def section_state(records: list[dict], problems: list[str]) -> list[str]:
 
 
 def section_chance(records: list[dict]) -> list[str]:
-    """Completed runs that never learned. The declared analysis counts them (failing to
+    """Completed runs that ended at chance. The declared analysis counts them (failing to
     train is what the ordering did), so they pull their group down: name them."""
     stuck = [r for r in records if r["status"] == "completed" and r["epochs"]
              and r["epochs"][-1]["train_acc"] < AT_CHANCE]
     if not stuck:
         return []
-    lines = [f"- `{r['run_id']}`: training accuracy {100 * r['epochs'][-1]['train_acc']:.1f} %, "
-             f"test accuracy {100 * r['epochs'][-1]['test_acc']:.1f} % after epoch "
-             f"{len(r['epochs'])}" for r in stuck]
-    return (["## Runs that stayed at chance", "",
+    lines = [_chance_line(r) for r in stuck]
+    return (["## Runs that ended at chance", "",
              f"These completed runs ended below {100 * AT_CHANCE:.0f} % training accuracy "
-             f"(chance is {100 / NUM_CLASSES:.0f} %): they never learned. They are in the "
-             "statistics, as the declared analysis counts every completed run; the curves "
-             "show where they stalled.", ""] + lines + [""])
+             f"(chance is {100 / NUM_CLASSES:.0f} %): they never learned, or lost what they had "
+             "learned. They are in the statistics, as the declared analysis counts every "
+             "completed run; the curves show when they fell.", ""] + lines + [""])
+
+
+def _chance_line(r: dict) -> str:
+    last = r["epochs"][-1]
+    best = max(r["epochs"], key=lambda e: e["train_acc"])
+    return (f"- `{r['run_id']}`: training accuracy {100 * last['train_acc']:.1f} %, test accuracy "
+            f"{100 * last['test_acc']:.1f} % after epoch {len(r['epochs'])} (best training "
+            f"accuracy {100 * best['train_acc']:.1f} %, epoch {best['epoch']})")
