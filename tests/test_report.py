@@ -364,6 +364,22 @@ def test_reproduce_commands_train_exactly_the_runs_on_disk():
                         info)) == 1
 
 
+def test_reproduce_reads_a_definition_older_than_a_field_as_that_fields_default():
+    """An experiment.json written before `shortcut` existed lacks it; its runs (projection,
+    the default) need no --set shortcut=... to be reproduced."""
+    from gluon_resnet.reporting.reproduce import commands
+    from gluon_resnet.store import RunStore
+
+    root = Path(__file__).resolve().parents[1] / "results" / "seed_notebook" / "quick"
+    info = json.loads((root / "experiment.json").read_text())
+    info["base"].pop("shortcut", None)
+    records = RunStore(root).records()
+    found, = commands(records, info)
+    assert "--set" not in found and "--seeds" in found
+    info["base"]["shortcut"] = "zero_pad"  # a definition that really differs still gets one
+    assert "--set shortcut=projection" in commands(records, info)[0]
+
+
 def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):
     """Before a test is possible (one seed) the figure still shows the paired difference, with
     no interval (the report once drew nothing there)."""

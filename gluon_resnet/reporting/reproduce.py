@@ -10,6 +10,7 @@ import math
 import shlex
 from typing import Any, Optional
 
+from ..config import ID_DEFAULTS
 from ..orderings import ORDERINGS
 from ..runs.overrides import as_text
 from .groups import group_key
@@ -48,7 +49,9 @@ def command(records: list[dict], info: dict) -> Optional[str]:
         if field in FLAGS:
             continue
         values = _values(records, field)
-        defined = [_hashable(v) for v in grid.get(field, [base.get(field)])]
+        # a definition written before the field existed meant the field's old behaviour
+        defined = [_hashable(v)
+                   for v in grid.get(field, [base.get(field, ID_DEFAULTS.get(field))])]
         if sorted(map(repr, values)) == sorted(map(repr, defined)):
             continue
         if len(values) == 1 and field not in grid:
