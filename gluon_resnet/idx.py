@@ -27,7 +27,8 @@ PathLike = Union[str, Path]
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SIDE = 28
-NUM_CLASSES = 10  # and 6,000 training / 1,000 test images of each
+NUM_CLASSES = 10
+TRAIN_IMAGES, TEST_IMAGES = 60000, 10000  # balanced: a tenth of each per class
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,13 @@ class IdxSpec:
 
 # Cheap files first: a broken labels file is reported before 26 MB are decompressed.
 FILES = (
-    IdxSpec("train-labels-idx1-ubyte", LABEL_MAGIC, 60000,
+    IdxSpec("train-labels-idx1-ubyte", LABEL_MAGIC, TRAIN_IMAGES,
             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-    IdxSpec("t10k-labels-idx1-ubyte", LABEL_MAGIC, 10000,
+    IdxSpec("t10k-labels-idx1-ubyte", LABEL_MAGIC, TEST_IMAGES,
             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
-    IdxSpec("t10k-images-idx3-ubyte", IMAGE_MAGIC, 10000,
+    IdxSpec("t10k-images-idx3-ubyte", IMAGE_MAGIC, TEST_IMAGES,
             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-    IdxSpec("train-images-idx3-ubyte", IMAGE_MAGIC, 60000,
+    IdxSpec("train-images-idx3-ubyte", IMAGE_MAGIC, TRAIN_IMAGES,
             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
 )
 

@@ -12,9 +12,9 @@ from typing import Any, Callable, Optional
 from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
 from . import export, plots, reproduce, stats
-from .run_state import section_chance, section_state
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, seed_values, shared_config, varying_fields)
+from .run_state import section_chance, section_state
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
                      section_descriptive, section_reference, section_verdicts)
 from .verdicts import Decided, analysis_of, baseline_pairs, decide_groups  # noqa: F401

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import RunConfig
-from ..idx import NUM_CLASSES
+from ..idx import NUM_CLASSES, TEST_IMAGES, TRAIN_IMAGES
 from ..store import RunStore
 
-TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000
+TRAIN_PER_CLASS, TEST_PER_CLASS = TRAIN_IMAGES // NUM_CLASSES, TEST_IMAGES // NUM_CLASSES
 # Training FLOP/s our engine reached on d2l ResNet-18 at 96 px on the 2-core development
 # CPU (`python -m gluon_resnet.tools.bench`); used only when results/bench.json is absent.
 DEFAULT_ENGINE_GFLOPS = 40.0
