@@ -254,6 +254,8 @@ def test_groups_by_arch_compare_within_arch(tmp_path: Path):
 
 
 def test_empty_store_and_index(tmp_path: Path, store: Path):
+    from gluon_resnet.store import RunStore
+
     results = store.parent.parent
     empty = results / "seed_notebook" / "quick"
     empty.mkdir(parents=True)
@@ -264,8 +266,9 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
     rows = table(text, "## Reports")
     assert "## What the committed evidence says" in text and "bn_relu_conv against conv_bn_relu" in text
     assert [r["runs"] for r in rows] == ["11 (8 completed)", "0 (0 completed)"]
+    hours = sum(e["seconds"] for r in RunStore(store).records() for e in r["epochs"]) / 3600
     head = re.search(r"\*\*\[orderings / smoke\]\(orderings/smoke/report.md\)\*\* \(8 completed "
-                     r"runs; (\d+) comparison\(s\) with conv_bn_relu on final_test_acc, [-\d]+ "
+                     rf"runs, {hours:.1f} hours of training; (\d+) comparison\(s\) with conv_bn_relu on final_test_acc, [-\d]+ "
                      r"seeds each, cap \d+\): ([^.]+)\.", text)
     assert head, text
     said = dict(reversed(part.split(" ")) for part in head.group(2).split(", "))
@@ -400,3 +403,60 @@ def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):
         diff, low, high = _effect_point(d, "final_test_acc")
         assert diff == pytest.approx(expected) and low == high == diff
         assert 1 < diff < 5  # the runs' bases differ by 3 points, plus their noise
+
+
+def test_per_seed_table_ahead_counts_and_compute_hours(store: Path):
+    """The per-seed values behind the paired test, each difference, the count of seeds a
+    variant is ahead in (with the smallest and largest difference) and the hours of training
+    are the records' own numbers; a run that did not complete has no cell."""
+    for path in (store / "runs").glob("*-s*.json"):  # epochs of minutes, so hours show
+        r = json.loads(path.read_text())
+        for e in r["epochs"]:
+            e["seconds"] *= 300
+        path.write_text(json.dumps(r))
+    text = write_report(store).read_text()
+    final = {(r["config"]["ordering"], r["config"]["seed"]): 100 * r["epochs"][-1]["test_acc"]
+             for o in ("conv_bn_relu", "bn_relu_conv", "relu_preact") for r in completed(store, o)}
+    rows = {r["seed"]: r for r in table(text, "## Per seed")}
+    assert sorted(rows) == ["0", "1", "2", "3"]
+    for seed, row in rows.items():
+        for o in ("conv_bn_relu", "bn_relu_conv", "relu_preact"):
+            value = final.get((o, int(seed)))
+            assert row[o] == "n/a" if value is None else close(row[o], value, 2)
+        diff = row["bn_relu_conv - conv_bn_relu"]
+        if ("bn_relu_conv", int(seed)) in final:
+            expected = final["bn_relu_conv", int(seed)] - final["conv_bn_relu", int(seed)]
+            assert close(diff, expected, 2) and diff[0] in "+-"
+        else:
+            assert diff == "n/a"  # seed 3 of bn_relu_conv is still running
+    diffs = [final["bn_relu_conv", s] - final["conv_bn_relu", s] for s in range(3)]
+    beside = {r["comparison"]: r for r in table(text, "Beside the declared test")}
+    assert beside["bn_relu_conv"]["variant ahead in (seeds; smallest to largest difference)"] == (
+        f"{sum(d > 0 for d in diffs)} of 3 ({min(diffs):+.2f} to {max(diffs):+.2f})")
+    seconds = sum(e["seconds"] for path in (store / "runs").glob("*-s*.json")
+                  for e in json.loads(path.read_text())["epochs"])
+    assert f"- compute: {seconds / 3600:.1f} hours of training over 11 runs" in text
+    assert seconds > 3 * 3600  # failed and running runs count: compute spent all the same
+    assert "Lowest training accuracy after the warm-up" not in text  # these runs had none
+
+
+def test_lowest_training_accuracy_after_the_warm_up_skips_the_warm_up_epochs(tmp_path: Path):
+    """With He et al.'s warm-up rule, the epochs trained wholly at the warm-up rate are left
+    out: a run that fell back once the full rate began shows that fall, not its first epoch."""
+    root = tmp_path / "depth" / "smoke"
+    runs = []
+    for ordering, seed in (("conv_bn_relu", 0), ("conv_bn_relu", 1), ("bn_relu_conv", 0)):
+        r = record(ordering, seed, 0.9)
+        r["config"].update(warmup_until_error=0.8, warmup_lr=0.01, warmup_steps=0)
+        r["run_id"] = RunConfig.from_dict(r["config"]).run_id
+        accs = {0: [0.15, 0.30, 0.12, 0.60], 1: [0.25, 0.50, 0.70, 0.80]}[seed]
+        for e, acc, lr in zip(r["epochs"], accs, (0.01, 0.05, 0.05, 0.05)):
+            e.update(train_acc=acc, lr=lr)
+        runs.append(r)
+    r = runs[1]  # its warm-up ended after one epoch, and it never fell after it
+    r["epochs"][1]["lr"] = 0.01  # two epochs of warm-up: its low after it is epoch 3's 0.70
+    write_runs(root, runs)
+    text = write_report(root).read_text()
+    rows = {r["seed"]: r for r in table(text, "Lowest training accuracy after the warm-up")}
+    assert rows["0"]["conv_bn_relu"] == "12.00" and rows["0"]["bn_relu_conv"] == "12.00"
+    assert rows["1"]["conv_bn_relu"] == "70.00" and rows["1"]["bn_relu_conv"] == "n/a"

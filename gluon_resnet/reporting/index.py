@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..store import RunStore
 from .groups import group_runs
+from .per_seed import training_hours
 from .report import _newest
 from .tables import md_table, one_run_sentences
 from .verdicts import analysis_of, decide_groups
@@ -23,13 +24,14 @@ CONTEXT = (
     "against 4.92 %).")
 
 
-def summary(name: str, link: str, n_runs: int, analysis, decided: list) -> str:
+def summary(name: str, link: str, n_runs: int, hours: float, analysis, decided: list) -> str:
     """One line per question: how many comparisons reached which verdict."""
     counts = {k: sum(d.verdict.kind == k for d in decided) for k in KINDS}
     said = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no comparison yet"
     seeds = sorted({d.verdict.n for d in decided})
     span = (f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}") if seeds else "0"
-    return (f"**[{name}]({link})** ({n_runs} completed runs; {len(decided)} comparison(s) "
+    return (f"**[{name}]({link})** ({n_runs} completed runs, {hours:.1f} hours of training; "
+            f"{len(decided)} comparison(s) "
             f"with {analysis.baseline} on {analysis.metric}, {span} seeds each, cap "
             f"{analysis.max_seeds}): {said}.")
 
@@ -61,7 +63,7 @@ def write_index(results_dir: Path) -> Path:
                      f"{len(records)} ({done} completed)", _newest(records)])
         analysis, _ = analysis_of(exp)
         decided = decide_groups(group_runs(records), analysis)
-        findings += [f"- {summary(name, link, done, analysis, decided)}"]
+        findings += [f"- {summary(name, link, done, training_hours(records), analysis, decided)}"]
         findings += [f"  - {d.other.label} against {analysis.baseline}: "
                      f"{d.verdict.sentence(analysis)}" for d in decided]
         findings += reference_line(exp) + [f"    {line}" for line in one_run_sentences(decided, exp)]

@@ -14,6 +14,7 @@ from ..store import RunStore
 from . import export, plots, reproduce, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
                      run_metrics, seed_values, shared_config, varying_fields)
+from .per_seed import section_per_seed, training_hours
 from .run_state import section_chance, section_state
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
                      section_descriptive, section_reference, section_verdicts)
@@ -113,6 +114,8 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
              f"- seeds: {', '.join(map(str, seeds)) or 'none'} ({len(records)} runs in "
              f"{len(groups)} groups of {'-'.join(map(str, sorted({sizes[0], sizes[-1]})))})",
              f"- newest run: {_newest(records)}",
+             f"- compute: {training_hours(records):.1f} hours of training over {len(records)} "
+             "runs (the sum of every epoch's `seconds` in runs.csv)",
              "- device and software:"] + (_environments(records) or ["  - n/a"])
     found = reproduce.commands(records, exp) or [with_seeds(exp.get("command"), seeds)]
     found = [c for c in found if c]
@@ -233,6 +236,7 @@ def write_report(root: Path) -> Path:
         decided = decide_groups(groups, analysis)
         lines += section_main(groups, fields)
         lines += section_verdicts(decided, analysis, source)
+        lines += section_per_seed(groups, fields, analysis.metric, analysis.baseline)
         lines += section_descriptive(decided, analysis)
         lines += section_reference(decided, exp)
         figures = (plots.report_figures(groups, root) + paired_figure(decided, analysis, root)

@@ -43,16 +43,29 @@ def verdict_rows(decided: list[Decided], analysis: Analysis) -> list[list[str]]:
             for d in decided for v in [d.verdict]]
 
 
-BESIDE_HEADER = ["comparison", "paired r", "Welch se / paired se", "Welch difference (95 % CI)",
-                 "Welch p", "P(variant > baseline) (95 % bootstrap CI)"]
+def seeds_ahead(d: Decided, metric: str) -> str:
+    """'k of n (smallest to largest difference)': how consistent the paired differences are."""
+    base, other = seed_values(d.base, metric), seed_values(d.other, metric)
+    diffs = [other[s] - base[s] for s in base.keys() & other.keys()]
+    if not diffs:
+        return "n/a"
+    return (f"{sum(x > 0 for x in diffs)} of {len(diffs)} ({fmt_pts(min(diffs))} to "
+            f"{fmt_pts(max(diffs))})")
 
 
-def beside_rows(decided: list[Decided]) -> list[list[str]]:
-    """What pairing bought, Welch's unpaired view, and the probability of improvement."""
+BESIDE_HEADER = ["comparison", "variant ahead in (seeds; smallest to largest difference)",
+                 "paired r", "Welch se / paired se", "Welch difference (95 % CI)", "Welch p",
+                 "P(variant > baseline) (95 % bootstrap CI)"]
+
+
+def beside_rows(decided: list[Decided], metric: str) -> list[list[str]]:
+    """How consistent the paired differences are, what pairing bought, Welch's unpaired
+    view, and the probability of improvement."""
     def pi(v) -> str:
         return "n/a" if v.prob_improvement != v.prob_improvement else (
             f"{v.prob_improvement:.2f} ({fmt('.2f')(v.pi_low)} to {fmt('.2f')(v.pi_high)})")
-    return [[d.other.label, fmt(".2f")(v.correlation), fmt(".2f")(v.se_ratio),
+    return [[d.other.label, seeds_ahead(d, metric), fmt(".2f")(v.correlation),
+             fmt(".2f")(v.se_ratio),
              f"{fmt_pts(v.welch_diff)} ({_ci(v.welch_ci_low, v.welch_ci_high)})",
              _p(v.welch_p), pi(v)] for d in decided for v in [d.verdict]]
 
@@ -100,11 +113,13 @@ def section_verdicts(decided: list[Decided], analysis: Analysis, source: str) ->
                         "settings, so there is nothing to compare.", ""]
     lines += md_table(VERDICT_HEADER, verdict_rows(decided, analysis))
     lines += ["", SEQUENTIAL_NOTE, "",
-              "Beside the declared test: the correlation of paired runs (same seed: same data "
+              "Beside the declared test: in how many seeds the variant came out ahead, with "
+              "the smallest and largest paired difference (one seed each), the correlation "
+              "of paired runs (same seed: same data "
               "order and initial weights) and how much it shrank the standard error, Welch's "
               "unpaired comparison of the same values, and the probability that a variant run "
               "beats a baseline run (Agarwal et al. 2021).", ""]
-    return lines + md_table(BESIDE_HEADER, beside_rows(decided)) + [""]
+    return lines + md_table(BESIDE_HEADER, beside_rows(decided, analysis.metric)) + [""]
 
 
 DESCRIPTIVE = (("last3_test_acc", "Mean test accuracy of the last 3 epochs"),
