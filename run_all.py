@@ -23,6 +23,7 @@ from gluon_resnet.runs.overrides import axes_of, overrides_of  # noqa: E402
 from gluon_resnet.runs.plan import default_workers  # noqa: E402
 from gluon_resnet.runs.runner import (resolve_profile, run_experiment,  # noqa: E402
                                       run_until_decided)
+from gluon_resnet.runs.stop import stop_on_ctrl_c  # noqa: E402
 from gluon_resnet.store import RunStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 all well, 1 a run failed or a file could not be written, 2 a usage
     mistake, 130 interrupted (everything finished so far is kept and resumes)."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `run_all.py --list | head`: end quietly
+    stop_on_ctrl_c()  # the sequential executor trains here: a Ctrl-C must not be lost
     parser = build_parser(tuple(EXPERIMENTS))
     args = parser.parse_args(argv)
     experiments, axes, overrides, sets, grids, options = validate(args, parser)

@@ -26,6 +26,7 @@ from typing import Iterator, Optional
 from ...runtime import usable_cores
 from ...store import RunStore
 from ..jobs import Job, Outcome, Tally, longest_first
+from ..stop import deferred
 from .faults import store_for
 
 POLL_SECONDS = 0.5
@@ -114,25 +115,13 @@ def _end_within_grace() -> None:
         signal.alarm(left)
 
 
-def _interrupt(_signum, frame) -> None:
+def _interrupt(signum, frame) -> None:
     _end_within_grace()
-    if _in_finaliser(frame):
-        # MXNet frees NDArrays in __del__, where Python prints a raised exception with its
-        # traceback and then drops it: the stop would be lost until the alarm. Ask again
-        # once the finaliser has returned.
-        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    if deferred(signum, frame):  # inside MXNet's NDArray.__del__: ask again after it
         return
     # one clean stop: a parent's death can send SIGTERM more than once (once per reparenting)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
-
-
-def _in_finaliser(frame) -> bool:
-    while frame is not None:
-        if frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
 
 
 def worker_main(slot: Slot, store_root: str, data_dir: Optional[str], inbox, results,

@@ -1,0 +1,42 @@
+"""A stop (Ctrl-C, or SIGTERM to a worker) becomes a KeyboardInterrupt, never lost.
+
+MXNet frees every NDArray in its __del__. An exception raised inside a finaliser is
+printed ("Exception ignored in ... Traceback") and dropped, so a stop that lands there
+would be lost: the user sees a traceback and the training goes on. Where the signal
+arrives inside a finaliser, it is sent again once the finaliser has returned."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType
+from typing import Optional
+
+RESEND_SECONDS = 0.05
+
+
+def _in_finaliser(frame: Optional[FrameType]) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def deferred(signum: int, frame: Optional[FrameType]) -> bool:
+    """True when the signal arrived inside a finaliser, and is sent again shortly."""
+    if not _in_finaliser(frame):
+        return False
+    threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signum)).start()
+    return True
+
+
+def interrupt(signum: int, frame: Optional[FrameType]) -> None:
+    """Python's default Ctrl-C handler, except inside a finaliser (see above)."""
+    if not deferred(signum, frame):
+        raise KeyboardInterrupt
+
+
+def stop_on_ctrl_c() -> None:
+    """Install `interrupt` for SIGINT: for the process that trains runs itself."""
+    signal.signal(signal.SIGINT, interrupt)
