@@ -67,6 +67,18 @@ def seed_values(group: Group, key: str) -> dict[int, float]:
     return {int(r["config"].get("seed", 0)): run_metrics(r)[key] for r in group.done}
 
 
+def paired_differences(base: Group, other: Group, key: str) -> dict[int, float]:
+    """seed -> other minus base on a run_metrics value, over the seeds both completed (in
+    seed order): the values every paired view of a comparison works on."""
+    a, b = seed_values(base, key), seed_values(other, key)
+    return {s: b[s] - a[s] for s in sorted(a.keys() & b.keys())}
+
+
+def training_hours(records: list[dict]) -> float:
+    """Compute spent: every recorded epoch's seconds, over every run (failed ones too)."""
+    return sum(e.get("seconds") or 0.0 for r in records for e in r["epochs"]) / 3600
+
+
 def shared_config(record: dict) -> dict:
     """The run's config without its seed: what its group shares."""
     return {k: v for k, v in record["config"].items() if k != "seed"}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..store import RunStore
-from .groups import group_runs
-from .per_seed import training_hours
+from .groups import group_runs, training_hours
 from .report import _newest
 from .tables import md_table, one_run_sentences
 from .verdicts import analysis_of, decide_groups

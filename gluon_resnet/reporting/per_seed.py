@@ -6,13 +6,9 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from ..config import ID_DEFAULTS
 from .groups import Group, seed_values
 from .tables import fmt_pct, fmt_pts, md_table
-
-
-def training_hours(records: list[dict]) -> float:
-    """Compute spent: every recorded epoch's seconds, over every run (failed ones too)."""
-    return sum(e.get("seconds") or 0.0 for r in records for e in r["epochs"]) / 3600
 
 
 def low_after_warmup(record: dict) -> Optional[float]:
@@ -26,7 +22,7 @@ def low_after_warmup(record: dict) -> Optional[float]:
     if not cfg.get("warmup_until_error"):
         return None
     epochs = list(record["epochs"])
-    while epochs and math.isclose(epochs[0].get("lr") or 0.0, cfg.get("warmup_lr", 0.01)):
+    while epochs and math.isclose(epochs[0].get("lr") or 0.0, cfg.get("warmup_lr", ID_DEFAULTS["warmup_lr"])):
         epochs.pop(0)
     accs = [e["train_acc"] for e in epochs if e.get("train_acc") is not None]
     return min(accs) if accs else None

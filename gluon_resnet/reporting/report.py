@@ -13,8 +13,9 @@ from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
 from . import export, plots, reproduce, stats
 from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
-                     run_metrics, seed_values, shared_config, varying_fields)
-from .per_seed import section_per_seed, training_hours
+                     paired_differences, run_metrics, seed_values, shared_config,
+                     training_hours, varying_fields)
+from .per_seed import section_per_seed
 from .run_state import section_chance, section_state
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
                      section_descriptive, section_reference, section_verdicts)
@@ -159,10 +160,9 @@ def paired_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[st
     """Per-seed differences to the baseline on the primary metric, with the margin band."""
     if not decided:
         return []
-    diffs = {}
-    for d in decided:
-        base, other = seed_values(d.base, analysis.metric), seed_values(d.other, analysis.metric)
-        diffs[d.other.label] = {s: 100 * (other[s] - base[s]) for s in sorted(base.keys() & other)}
+    diffs = {d.other.label: {s: 100 * x for s, x in
+                             paired_differences(d.base, d.other, analysis.metric).items()}
+             for d in decided}
     name = "paired_differences.png"
     plots.paired_differences(diffs, 100 * analysis.margin, f"{analysis.metric}: variant - "
                              f"{analysis.baseline} (points)", root / name,
@@ -175,8 +175,7 @@ def _effect_point(d: Decided, metric: str) -> tuple[float, float, float]:
     """(difference, low, high) in points: the mean paired difference, drawn even before a
     test is possible (too few seeds: no interval, low = high = the difference), and the
     simultaneous interval cut to what a difference of accuracies can be (±100 points)."""
-    base, other = seed_values(d.base, metric), seed_values(d.other, metric)
-    diffs = [100 * (other[s] - base[s]) for s in base.keys() & other]
+    diffs = [100 * x for x in paired_differences(d.base, d.other, metric).values()]
     diff = sum(diffs) / len(diffs) if diffs else float("nan")
     v = d.verdict
     if v.ci_low is None or v.ci_high is None or not math.isfinite(v.ci_low + v.ci_high):

@@ -6,7 +6,7 @@ from typing import Callable, Optional
 
 from . import stats
 from .decide import Analysis
-from .groups import Group, metric_values, seed_values
+from .groups import Group, metric_values, paired_differences
 from .verdicts import Decided
 
 
@@ -45,8 +45,7 @@ def verdict_rows(decided: list[Decided], analysis: Analysis) -> list[list[str]]:
 
 def seeds_ahead(d: Decided, metric: str) -> str:
     """'k of n (smallest to largest difference)': how consistent the paired differences are."""
-    base, other = seed_values(d.base, metric), seed_values(d.other, metric)
-    diffs = [other[s] - base[s] for s in base.keys() & other.keys()]
+    diffs = list(paired_differences(d.base, d.other, metric).values())
     if not diffs:
         return "n/a"
     return (f"{sum(x > 0 for x in diffs)} of {len(diffs)} ({fmt_pts(min(diffs))} to "
@@ -186,8 +185,7 @@ def _one_run_could_decide(d: Decided, theirs: float, metric: str) -> str:
 
     from scipy import stats as sps
 
-    base, other = seed_values(d.base, metric), seed_values(d.other, metric)
-    diffs = [other[s] - base[s] for s in sorted(base.keys() & other.keys())]
+    diffs = list(paired_differences(d.base, d.other, metric).values())
     head = (f"{d.other.label} against {d.base.label}: they read a difference of "
             f"{fmt_pts(theirs)} points from one run each, where no test is possible (one run "
             "has no spread to compare with).")
