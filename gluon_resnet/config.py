@@ -16,6 +16,7 @@ from .orderings import PROJECTION_INPUTS, check_ordering
 # nets.py); these two are protocol options only this module validates.
 INITS = ("xavier", "msra")
 SCHEDULES = ("constant", "step", "cosine")
+WARMUPS = ("constant", "linear")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class RunConfig:
     warmup_steps: int = 0
     warmup_lr: float = 0.01
     warmup_until_error: Optional[float] = None
+    # the warmup_steps: all at warmup_lr ("constant", He et al.), or rising linearly from
+    # warmup_lr to the epoch's rate ("linear", Goyal et al. 2017's gradual warm-up)
+    warmup: str = "constant"
+    # evaluation: each epoch also tests with BatchNorm statistics re-estimated at the current
+    # weights from this many training batches (precise_bn.py; 0: running statistics only)
+    precise_bn_batches: int = 20
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,6 +70,7 @@ class RunConfig:
         _choice("projection_input", self.projection_input, PROJECTION_INPUTS)
         _choice("shortcut", self.shortcut, SHORTCUTS)
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("warmup", self.warmup, WARMUPS)
         _positive("width", self.width)
         if self.shortcut == "zero_pad":
             check_zero_pad(self.arch, self.width)
@@ -71,6 +79,8 @@ class RunConfig:
         _positive("batch_size", self.batch_size)
         _positive("epochs", self.epochs)
         _positive("warmup_lr", self.warmup_lr)
+        if self.precise_bn_batches < 0:
+            raise ValueError(f"precise_bn_batches must be >= 0, got {self.precise_bn_batches}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.warmup_until_error is not None and not 0 < self.warmup_until_error < 1:
@@ -127,7 +137,10 @@ FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 # Fields added after runs were committed, with the default that keeps the old behaviour.
 # Never change these defaults: the ids of committed runs depend on them.
 ID_DEFAULTS = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.01,
-               "warmup_until_error": None, "shortcut": "projection"}
+               "warmup_until_error": None, "shortcut": "projection",
+               # Evaluation only (the trajectory is bitwise the same): runs recorded before it
+               # existed keep their ids and simply lack the precise metrics.
+               "precise_bn_batches": 20, "warmup": "constant"}
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 _TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
 

@@ -12,8 +12,11 @@ def epoch_line(e: dict) -> str:
     """One epoch's summary: losses, accuracies, learning rate, speed and time."""
     def f(v: Optional[float]) -> str:
         return "nan" if v is None else f"{v:.4f}"
+    precise = "" if e.get("precise_test_acc") is None else (
+        f" | precise BN: test loss {f(e.get('precise_test_loss'))} acc "
+        f"{e['precise_test_acc']:.4f}")
     return (f"train loss {f(e['train_loss'])} acc {e['train_acc']:.4f} | test loss "
-            f"{f(e['test_loss'])} acc {e['test_acc']:.4f} | lr {e['lr']:.4g} | "
+            f"{f(e['test_loss'])} acc {e['test_acc']:.4f}{precise} | lr {e['lr']:.4g} | "
             f"{e['images_per_sec']:.1f} img/s | {e['seconds']:.1f} s")
 
 

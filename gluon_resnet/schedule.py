@@ -33,9 +33,16 @@ def warming_up(cfg: RunConfig, train_accs: Sequence[float]) -> bool:
 def step_lr(cfg: RunConfig, epoch: int, step: int, steps_per_epoch: int,
             warming: bool = False) -> float:
     """The learning rate of optimiser step `step` (0-based) of `epoch`: warmup_lr in a warm-up
-    epoch (`warming`, from warming_up) and for the run's first warmup_steps steps, then the
-    epoch's (a pure function of the record so far: resumes replay it)."""
-    if warming or (epoch - 1) * steps_per_epoch + step < cfg.warmup_steps:
+    epoch (`warming`, from warming_up) and for the run's first warmup_steps steps (rising
+    linearly from it to the epoch's rate with warmup="linear"), then the epoch's (a pure
+    function of the record so far: resumes replay it)."""
+    done = (epoch - 1) * steps_per_epoch + step
+    if warming:
+        return cfg.warmup_lr
+    if done < cfg.warmup_steps:
+        if cfg.warmup == "linear":
+            target = lr_at(cfg, epoch)
+            return cfg.warmup_lr + (target - cfg.warmup_lr) * done / cfg.warmup_steps
         return cfg.warmup_lr
     return lr_at(cfg, epoch)
 

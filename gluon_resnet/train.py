@@ -26,6 +26,7 @@ from .data import FashionMNIST, batches, to_batch
 from .devices import contexts
 from .diagnostics import GradNorms, activation_stats, environment, finite
 from .nets import count_params, named_parts, resnet
+from .precise_bn import Twin
 from .progress import EpochProgress
 from .schedule import lr_at, step_lr, warming_up
 from .store import RunStore
@@ -66,6 +67,7 @@ class Session:
     data: FashionMNIST  # already the run's subset
     probe: mx.np.ndarray
     amp: bool = False
+    twin: Optional[Twin] = None  # precise BatchNorm evaluation (cfg.precise_bn_batches > 0)
 
 
 def build(cfg: RunConfig, data: FashionMNIST, ctx: list, amp: bool = False) -> Session:
@@ -73,8 +75,7 @@ def build(cfg: RunConfig, data: FashionMNIST, ctx: list, amp: bool = False) -> S
     seed_everything(cfg.seed)
     if amp:
         devices.amp_init(ctx)
-    net = resnet(cfg.arch, cfg.ordering, width=cfg.width, final_bn_relu=cfg.final_bn_relu,
-                 projection_input=cfg.projection_input, shortcut=cfg.shortcut)
+    net = _network(cfg)
     net.initialize(_initializer(cfg.init), ctx=ctx)
     data = data.subset(cfg.train_per_class, cfg.test_per_class)
     probe = to_batch(data.test_images[:PROBE_IMAGES], cfg.size, ctx[0])
@@ -90,8 +91,14 @@ def build(cfg: RunConfig, data: FashionMNIST, ctx: list, amp: bool = False) -> S
     if amp:
         devices.amp_trainer(trainer)
     parts = named_parts(net)
+    twin = Twin(lambda: _network(cfg), net, probe, ctx[0]) if cfg.precise_bn_batches else None
     return Session(cfg, ctx, net, parts, trainer, gluon.loss.SoftmaxCrossEntropyLoss(),
-                   GradNorms(parts, ctx[0]), data, probe, amp)
+                   GradNorms(parts, ctx[0]), data, probe, amp, twin)
+
+
+def _network(cfg: RunConfig) -> gluon.HybridBlock:
+    return resnet(cfg.arch, cfg.ordering, width=cfg.width, final_bn_relu=cfg.final_bn_relu,
+                  projection_input=cfg.projection_input, shortcut=cfg.shortcut)
 
 
 def _initializer(name: str) -> initializers.Initializer:
@@ -183,6 +190,20 @@ def evaluate(net: gluon.Block, batch_iter: Iterable, ctx: Ctx) -> tuple[float, f
     return total.item() / n, correct.item() / n
 
 
+def precise_evaluate(s: Session) -> tuple[float, float]:
+    """(mean loss, accuracy) on the test set with BatchNorm statistics re-estimated from
+    cfg.precise_bn_batches fixed training batches at the current weights (precise_bn.py)."""
+    cfg = s.cfg
+    # Epoch 0 is never trained: its order and augmentation are a fixed stream of the seed, so
+    # every epoch re-estimates from the same images.
+    estimate_from = batches(s.data.train_images, s.data.train_labels, cfg.batch_size, cfg.size,
+                            ctx=s.twin.ctx, seed=cfg.seed, epoch=0, augment=cfg.augment)
+    s.twin.estimate(estimate_from, cfg.precise_bn_batches)
+    test = batches(s.data.test_images, s.data.test_labels, cfg.batch_size, cfg.size,
+                   ctx=s.twin.ctx)
+    return evaluate(s.twin.net, test, [s.twin.ctx])
+
+
 def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None,
               warming: bool = False) -> dict:
     """Train one epoch, evaluate, take diagnostics: the epoch's entry of the record.
@@ -198,10 +219,17 @@ def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None,
     test = batches(s.data.test_images, s.data.test_labels, cfg.batch_size, cfg.size,
                    ctx=devices.batch_ctx(s.ctx))
     test_loss, test_acc = evaluate(s.net, test, s.ctx)
+    precise = {}
+    if s.twin is not None:
+        precise_start = time.perf_counter()
+        loss, acc = precise_evaluate(s)
+        precise = {"precise_test_loss": finite(loss), "precise_test_acc": acc,
+                   "precise_seconds": time.perf_counter() - precise_start}
     act_mean, act_std = activation_stats(s.parts, s.probe)
     return {"epoch": epoch, "train_loss": finite(tr.loss), "train_acc": tr.acc,
             "test_loss": finite(test_loss), "test_acc": test_acc, "lr": lr,
             "seconds": time.perf_counter() - start, "images_per_sec": tr.images / tr.seconds,
+            "train_seconds": tr.seconds, **precise,
             "grad_norm": s.grads.means(), "act_mean": act_mean, "act_std": act_std}
 
 

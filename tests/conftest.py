@@ -21,12 +21,13 @@ from gluon_resnet.data import FashionMNIST, load_fashion_mnist  # noqa: E402
 # What legitimately differs between two executions of one config: timings, the machine, and
 # the store folder it was written to (<experiment>/<profile>).
 TIMING_KEYS = ("environment", "started", "finished", "wall_seconds", "experiment", "profile")
+EPOCH_TIMING_KEYS = ("seconds", "images_per_sec", "train_seconds", "precise_seconds")
 
 
 def comparable(record: dict) -> dict:
     """A record without what legitimately differs between two executions (TIMING_KEYS)."""
     out = {k: v for k, v in record.items() if k not in TIMING_KEYS}
-    out["epochs"] = [{k: v for k, v in ep.items() if k not in ("seconds", "images_per_sec")}
+    out["epochs"] = [{k: v for k, v in ep.items() if k not in EPOCH_TIMING_KEYS}
                      for ep in record["epochs"]]
     return out
 

@@ -439,6 +439,18 @@ def test_warm_up_steps_use_the_warm_up_rate_then_the_epochs():
     assert step_lr(RunConfig(lr=0.1, epochs=3), 1, 0, 4) == 0.1
 
 
+def test_linear_warm_up_rises_from_the_warm_up_rate_to_the_epochs():
+    """Goyal et al.'s gradual warm-up: step k of n at warmup_lr + (lr - warmup_lr) k / n."""
+    from gluon_resnet.schedule import step_lr
+
+    cfg = RunConfig(lr=0.1, epochs=3, warmup_steps=5, warmup_lr=0.01, warmup="linear")
+    rates = [step_lr(cfg, e, i, 4) for e in (1, 2, 3) for i in range(4)]
+    assert rates[:5] == pytest.approx([0.01 + 0.09 * k / 5 for k in range(5)])
+    assert rates[5:] == [0.1] * 7
+    with pytest.raises(ValueError, match="unknown warmup 'ramp'; valid warmups: constant"):
+        RunConfig(warmup="ramp")
+
+
 def test_warm_up_until_the_training_error_falls_below_he_et_als_threshold():
     """He et al.'s rule: whole epochs at warmup_lr until one ends with a training error
     below warmup_until_error, decided from the accuracies recorded so far."""
@@ -496,7 +508,8 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
     from gluon_resnet.config import ID_DEFAULTS
 
     assert set(ID_DEFAULTS) == {"projection_input", "warmup_steps", "warmup_lr",
-                                "warmup_until_error", "shortcut"}
+                                "warmup_until_error", "shortcut", "precise_bn_batches",
+                                "warmup"}
     for path in paths:
         record = json.loads(Path(path).read_text())
         # as an older version wrote it: without the later fields that sit at their defaults
@@ -508,6 +521,8 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
     assert base.replace(warmup_until_error=0.8).run_id != base.run_id
     assert base.replace(projection_input="relu").run_id != base.run_id
     assert base.replace(shortcut="zero_pad").run_id != base.run_id
+    assert base.replace(precise_bn_batches=0).run_id != base.run_id
+    assert base.replace(warmup="linear").run_id != base.run_id
 
 
 def test_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path):

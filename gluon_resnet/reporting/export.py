@@ -13,7 +13,8 @@ from .groups import Group
 from .verdicts import Decided
 
 EPOCH_NUMBERS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
-                 "images_per_sec")
+                 "images_per_sec", "precise_test_loss", "precise_test_acc", "train_seconds",
+                 "precise_seconds")
 PER_PART = ("grad_norm", "act_mean", "act_std")
 
 

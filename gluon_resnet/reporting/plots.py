@@ -48,10 +48,21 @@ def _save(fig, path: Path) -> Path:
 
 def curves(series: Mapping[str, Sequence[Sequence[float | None]]], ylabel: str,
            path: Path, title: str = "", log: bool = False,
-           palette: Optional[Mapping[str, tuple]] = None) -> Path:
-    """Value against epoch per group: mean over seeds as a line, min..max as a band."""
+           palette: Optional[Mapping[str, tuple]] = None,
+           beside: Optional[Mapping[str, Sequence[Sequence[float | None]]]] = None,
+           beside_label: str = "") -> Path:
+    """Value against epoch per group: mean over seeds as a line, min..max as a band; the
+    `beside` series (e.g. the same metric read another way) as dashed means."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     col = palette or colours(list(series))
+    for label, runs in (beside or {}).items():
+        arr = _padded(runs)
+        if arr.size and not np.isnan(arr).all():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(arr, 0)
+            ax.plot(np.arange(1, arr.shape[1] + 1), mean, ls="--", lw=1, color=col[label],
+                    alpha=0.8, label=f"{label}, {beside_label}")
     for label, runs in series.items():
         arr = _padded(runs)
         if arr.size == 0 or np.isnan(arr).all():
@@ -140,6 +151,30 @@ def _part_panels(groups, key: str) -> dict[str, dict[str, dict[str, float]]]:
     return panels if panels["last epoch"] else {}
 
 
+def _series(groups, key: str) -> dict[str, list[list]]:
+    return {g.label: [[e.get(key) for e in r["epochs"]] for r in g.done] for g in groups}
+
+
+def _test_curves(groups, out_dir: Path, pal) -> tuple[str, str]:
+    """Test accuracy against epoch: the precise read where runs have it, the running
+    statistics' read dashed beside it; the running read alone for older runs."""
+    precise = {k: v for k, v in _series(groups, "precise_test_acc").items()
+               if any(x is not None for run in v for x in run)}
+    running = _series(groups, "test_acc")
+    if not precise:
+        curves(running, "test accuracy", out_dir / "test_acc.png",
+               "test accuracy: mean over seeds, band = min..max", palette=pal)
+        return ("test accuracy against epoch (line: mean over seeds; band: min to max)",
+                "test_acc.png")
+    curves(precise, "test accuracy", out_dir / "test_acc.png",
+           "test accuracy (precise BN statistics): mean over seeds, band = min..max",
+           palette=pal, beside={k: running[k] for k in precise},
+           beside_label="running statistics")
+    return ("test accuracy against epoch with BatchNorm statistics re-estimated at each "
+            "epoch's weights (line: mean over seeds; band: min to max; dashed: the same "
+            "runs read with the running statistics)", "test_acc.png")
+
+
 def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
     """Draw every figure there is data for; (caption, file name) pairs, in report order.
 
@@ -150,12 +185,12 @@ def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
     if not done:
         return []
     made, pal = [], colours([g.label for g in groups])
-    for key, ylabel, name, log in (("test_acc", "test accuracy", "test_acc.png", False),
-                                   ("train_loss", "train loss", "train_loss.png", True)):
-        series = {g.label: [[e.get(key) for e in r["epochs"]] for r in g.done] for g in done}
-        curves(series, ylabel, out_dir / name, f"{ylabel}: mean over seeds, band = min..max",
-               log=log, palette=pal)
-        made.append((f"{ylabel} against epoch (line: mean over seeds; band: min to max)", name))
+    made.append(_test_curves(done, out_dir, pal))
+    series = {g.label: [[e.get("train_loss") for e in r["epochs"]] for r in g.done] for g in done}
+    curves(series, "train loss", out_dir / "train_loss.png",
+           "train loss: mean over seeds, band = min..max", log=True, palette=pal)
+    made.append(("train loss against epoch (line: mean over seeds; band: min to max)",
+                 "train_loss.png"))
     for key, ylabel, name in (("grad_norm", "gradient norm", "grad_norm.png"),
                               ("act_std", "activation std", "act_std.png")):
         panels = _part_panels(done, key)

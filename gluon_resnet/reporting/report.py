@@ -12,10 +12,11 @@ from typing import Any, Callable, Optional
 from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
 from . import export, plots, reproduce, stats
-from .groups import (LAST_K, REACH, Group, canon, group_runs, metric_values,  # noqa: F401
-                     paired_differences, run_metrics, seed_values, shared_config,
-                     training_hours, varying_fields)
+from .groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_runs,  # noqa: F401
+                     has_precise, metric_values, paired_differences, run_metrics, seed_values,
+                     shared_config, training_hours, varying_fields)
 from .per_seed import section_per_seed
+from .precise import precise_count, section_precise
 from .run_state import section_chance, section_state
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
                      section_descriptive, section_reference, section_verdicts)
@@ -42,6 +43,8 @@ COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("final_test_acc_median", "median %", fmt_pct),
     ("last3_test_acc", f"last-{LAST_K}-epoch test acc %", fmt_pct),
     ("best_test_acc", "best test acc %", fmt_pct),
+    ("final_precise_test_acc", "final precise test acc % (mean ± std)", fmt_mean_std),
+    ("last3_precise_test_acc", f"last-{LAST_K}-epoch precise test acc %", fmt_pct),
     ("final_train_loss", "final train loss", fmt(".4f")),
     ("epochs_to_90", f"epochs to {100 * REACH:.0f} % (reached/n)", fmt_reach),
     ("sec_per_epoch", "s / epoch", fmt(".1f")),
@@ -59,11 +62,12 @@ def group_row(g: Group) -> dict[str, Any]:
     final = stats.summarize(metric_values(g, "final_test_acc"))
     reach = stats.finite(metric_values(g, "epochs_to_90"))
     row = {"final_test_acc": final, "final_test_acc_median": final.median,
+           "final_precise_test_acc": stats.summarize(metric_values(g, "final_precise_test_acc")),
            "epochs_to_90": (float(reach.mean()) if reach.size else float("nan"),
                             int(reach.size), len(g.done)),
            "params": next((r.get("params") for r in g.runs if r.get("params")), None)}
-    for key in ("last3_test_acc", "best_test_acc", "final_train_loss", "sec_per_epoch",
-                "images_per_sec"):
+    for key in ("last3_test_acc", "best_test_acc", "last3_precise_test_acc", "final_train_loss",
+                "sec_per_epoch", "images_per_sec"):
         row[key] = stats.summarize(metric_values(g, key)).mean
     for status in ("completed", "diverged", "failed", "running"):
         row[status] = len(g.with_status(status))
@@ -143,12 +147,15 @@ def with_seeds(command: Optional[str], seeds: list[int]) -> Optional[str]:
 
 
 def section_main(groups: list[Group], fields: list[str]) -> list[str]:
-    header = fields + [h for _, h, _ in COLUMNS]
+    # Folders recorded before precise evaluation existed keep the table they had.
+    precise = any(has_precise(r) for g in groups for r in g.done)
+    columns = [c for c in COLUMNS if precise or c[0] not in RUNNING_OF]
+    header = fields + [h for _, h, _ in columns]
     rows = []
     for g in groups:
         values = group_row(g)
         rows.append([str(g.config.get(k)) for k in fields]
-                    + [render(values[key]) for key, _, render in COLUMNS])
+                    + [render(values[key]) for key, _, render in columns])
     return ["## Main table", "",
             "One row per group (same config, different seeds). Every cell is the mean over the "
             "group's completed runs unless its header says otherwise; accuracies in %, std over "
@@ -236,6 +243,7 @@ def write_report(root: Path) -> Path:
         lines += section_main(groups, fields)
         lines += section_verdicts(decided, analysis, source)
         lines += section_per_seed(groups, fields, analysis.metric, analysis.baseline)
+        lines += section_precise(groups, analysis.metric, precise_count(groups))
         lines += section_descriptive(decided, analysis)
         lines += section_reference(decided, exp)
         figures = (plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
