@@ -369,7 +369,7 @@ def test_reproduce_reads_a_definition_older_than_a_field_as_that_fields_default(
     from gluon_resnet.reporting.reproduce import commands
     from gluon_resnet.store import RunStore
 
-    root = Path(__file__).resolve().parents[1] / "results" / "seed_notebook" / "quick"
+    root = Path(__file__).resolve().parents[1] / "results" / "seed_notebook" / "quick-running-stats"
     info = json.loads((root / "experiment.json").read_text())
     info["base"].pop("shortcut", None)
     records = RunStore(root).records()
