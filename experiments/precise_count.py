@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
 
 import numpy as np
@@ -26,7 +27,7 @@ def measure(cfg: RunConfig, counts: list[int], repeats: int) -> dict:
     import mxnet as mx
 
     from gluon_resnet import train
-    from gluon_resnet.data import batches, load_fashion_mnist
+    from gluon_resnet.data import load_fashion_mnist
 
     s = train.build(cfg, load_fashion_mnist(), [mx.cpu()])
     epoch_seconds = []
@@ -34,34 +35,26 @@ def measure(cfg: RunConfig, counts: list[int], repeats: int) -> dict:
         entry = train.run_epoch(s, epoch)
         epoch_seconds.append(entry["train_seconds"])
     start = time.perf_counter()
-    _, running_acc = train.evaluate(s.net, _test(s), s.ctx)
+    _, running_acc = train.evaluate(s.net, train.test_batches(s, s.twin.ctx), s.ctx)
     test_seconds = time.perf_counter() - start
     rows = []
     for count in counts:
         accs, seconds = [], []
         for r in range(repeats):
             # Disjoint sets: repeat r takes batches r*count .. (r+1)*count-1 of one order.
-            stream = batches(s.data.train_images, s.data.train_labels, cfg.batch_size,
-                             cfg.size, ctx=s.twin.ctx, seed=cfg.seed, epoch=0,
-                             augment=cfg.augment)
+            stream = itertools.islice(train.estimate_batches(s), r * count, None)
             start = time.perf_counter()
-            used = s.twin.estimate(itertools.islice(stream, r * count, None), count)
+            used = s.twin.estimate(stream, count)
             seconds.append(time.perf_counter() - start)
             if used < count:
                 break
-            accs.append(train.evaluate(s.twin.net, _test(s), [s.twin.ctx])[1])
+            accs.append(train.evaluate(s.twin.net, train.test_batches(s, s.twin.ctx),
+                                       [s.twin.ctx])[1])
         rows.append({"count": count, "sets": len(accs), "mean_acc": float(np.mean(accs)),
                      "sd_acc": float(np.std(accs, ddof=1)) if len(accs) > 1 else float("nan"),
                      "estimate_seconds": float(np.mean(seconds))})
     return {"config": cfg.run_id, "running_acc": running_acc, "test_seconds": test_seconds,
             "train_seconds_per_epoch": float(np.mean(epoch_seconds)), "rows": rows}
-
-
-def _test(s):
-    from gluon_resnet.data import batches
-
-    return batches(s.data.test_images, s.data.test_labels, s.cfg.batch_size, s.cfg.size,
-                   ctx=s.twin.ctx)
 
 
 def table(r: dict) -> str:
@@ -95,13 +88,18 @@ def main(argv=None) -> None:
     from gluon_resnet.runs.experiment import expand
 
     args = parse(argv)
-    counts = [int(c) for c in args.counts.split(",") if c.strip()]
-    if not counts or min(counts) < 1 or args.repeats < 2 or args.epochs < 1:
-        raise SystemExit("error: --counts must be positive integers, --repeats >= 2, "
-                         "--epochs >= 1")
-    exp = find(args.experiment)
-    cfg = expand(exp, args.profile)[0].replace(epochs=args.epochs, seed=args.seed,
-                                                precise_bn_batches=max(counts))
+    try:
+        if not all(c.strip().isdigit() for c in args.counts.split(",")):
+            raise ValueError(f"--counts expects integers such as 2,5,10, got {args.counts!r}")
+        counts = [int(c) for c in args.counts.split(",")]
+        if min(counts) < 1 or args.repeats < 2 or args.epochs < 1:
+            raise ValueError("--counts must be positive integers such as 2,5,10, "
+                             "--repeats >= 2, --epochs >= 1")
+        cfg = expand(find(args.experiment), args.profile)[0].replace(
+            epochs=args.epochs, seed=args.seed, precise_bn_batches=max(counts))
+    except ValueError as e:  # a usage mistake: one line, exit 2, as run_all.py
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(table(measure(cfg, counts, args.repeats)))
 
 

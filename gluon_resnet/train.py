@@ -39,6 +39,7 @@ PROBE_IMAGES = 64  # fixed test images on which activation statistics are taken
 # fail too); run_all.py says what to do.
 STORAGE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 Ctx = Union[mx.Context, list]
+Batches = Iterator[tuple[mx.np.ndarray, mx.np.ndarray]]  # (images, labels)
 
 
 def seed_everything(seed: int) -> None:
@@ -131,7 +132,7 @@ class TrainStats:
 OnBatch = Callable[[int, float, float], None]  # (images so far, mean loss, accuracy)
 
 
-def train_batches(s: Session, epoch: int) -> Iterator[tuple[mx.np.ndarray, mx.np.ndarray]]:
+def train_batches(s: Session, epoch: int) -> Batches:
     """The run's training batches of `epoch`: order and augmentation from (seed, epoch)."""
     cfg = s.cfg
     return batches(s.data.train_images, s.data.train_labels, cfg.batch_size, cfg.size,
@@ -190,18 +191,26 @@ def evaluate(net: gluon.Block, batch_iter: Iterable, ctx: Ctx) -> tuple[float, f
     return total.item() / n, correct.item() / n
 
 
+def test_batches(s: Session, ctx: mx.Context) -> Batches:
+    """The run's test set in its original order, as batches made on ctx."""
+    cfg = s.cfg
+    return batches(s.data.test_images, s.data.test_labels, cfg.batch_size, cfg.size, ctx=ctx)
+
+
+def estimate_batches(s: Session) -> Batches:
+    """Training batches to re-estimate BatchNorm statistics from: epoch 0 is never trained,
+    so its order and augmentation are a fixed stream of the seed and every epoch
+    re-estimates from the same images."""
+    cfg = s.cfg
+    return batches(s.data.train_images, s.data.train_labels, cfg.batch_size, cfg.size,
+                   ctx=s.twin.ctx, seed=cfg.seed, epoch=0, augment=cfg.augment)
+
+
 def precise_evaluate(s: Session) -> tuple[float, float]:
     """(mean loss, accuracy) on the test set with BatchNorm statistics re-estimated from
     cfg.precise_bn_batches fixed training batches at the current weights (precise_bn.py)."""
-    cfg = s.cfg
-    # Epoch 0 is never trained: its order and augmentation are a fixed stream of the seed, so
-    # every epoch re-estimates from the same images.
-    estimate_from = batches(s.data.train_images, s.data.train_labels, cfg.batch_size, cfg.size,
-                            ctx=s.twin.ctx, seed=cfg.seed, epoch=0, augment=cfg.augment)
-    s.twin.estimate(estimate_from, cfg.precise_bn_batches)
-    test = batches(s.data.test_images, s.data.test_labels, cfg.batch_size, cfg.size,
-                   ctx=s.twin.ctx)
-    return evaluate(s.twin.net, test, [s.twin.ctx])
+    s.twin.estimate(estimate_batches(s), s.cfg.precise_bn_batches)
+    return evaluate(s.twin.net, test_batches(s, s.twin.ctx), [s.twin.ctx])
 
 
 def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None,
@@ -216,9 +225,7 @@ def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None,
     if cfg.warmup_steps and not warming:
         batch_iter = _warmed_up(s, epoch, batch_iter)
     tr = train_epoch(s, batch_iter, on_batch)
-    test = batches(s.data.test_images, s.data.test_labels, cfg.batch_size, cfg.size,
-                   ctx=devices.batch_ctx(s.ctx))
-    test_loss, test_acc = evaluate(s.net, test, s.ctx)
+    test_loss, test_acc = evaluate(s.net, test_batches(s, devices.batch_ctx(s.ctx)), s.ctx)
     precise = {}
     if s.twin is not None:
         precise_start = time.perf_counter()

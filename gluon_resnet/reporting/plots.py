@@ -186,8 +186,7 @@ def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
         return []
     made, pal = [], colours([g.label for g in groups])
     made.append(_test_curves(done, out_dir, pal))
-    series = {g.label: [[e.get("train_loss") for e in r["epochs"]] for r in g.done] for g in done}
-    curves(series, "train loss", out_dir / "train_loss.png",
+    curves(_series(done, "train_loss"), "train loss", out_dir / "train_loss.png",
            "train loss: mean over seeds, band = min..max", log=True, palette=pal)
     made.append(("train loss against epoch (line: mean over seeds; band: min to max)",
                  "train_loss.png"))

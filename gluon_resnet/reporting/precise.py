@@ -20,8 +20,7 @@ def metric_pair(metric: str) -> tuple[str, str]:
     return "final_test_acc", "final_precise_test_acc"
 
 
-def _mean_sd(values: list[float]) -> str:
-    s = stats.summarize(values)
+def _mean_sd(s: stats.Summary) -> str:
     return "n/a" if not s.n else fmt_pct(s.mean) if s.n < 2 else \
         f"{fmt_pct(s.mean)} ± {fmt_pct(s.std)}"
 
@@ -37,9 +36,8 @@ def noise_rows(groups: list[Group], metric: str) -> list[list[str]]:
             continue
         a = stats.summarize([m[running] for m in both])
         b = stats.summarize([m[precise] for m in both])
-        ratio = a.std / b.std if b.std and b.std == b.std and a.std == a.std else float("nan")
-        rows.append([g.label, str(len(both)), _mean_sd([m[running] for m in both]),
-                     _mean_sd([m[precise] for m in both]), fmt(".1f")(ratio)])
+        ratio = a.std / b.std if b.std else float("nan")  # NaN stds give NaN: 'n/a'
+        rows.append([g.label, str(len(both)), _mean_sd(a), _mean_sd(b), fmt(".1f")(ratio)])
     return rows
 
 
