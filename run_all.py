@@ -13,6 +13,8 @@ import gluon_resnet  # noqa: F401  (threads + allocator set-up before MXNet load
 from gluon_resnet import runtime  # noqa: E402
 from experiments import EXPERIMENTS, find  # noqa: E402
 from gluon_resnet.idx import DatasetError  # noqa: E402
+from gluon_resnet.reporting.decide import MAX_CAP  # noqa: E402
+from gluon_resnet.reporting.plan_lock import PlanChanged  # noqa: E402
 from gluon_resnet.runs.cli import (RAY_FLAGS, STORAGE_HINTS, build_parser,  # noqa: E402
                                    storage_message)
 from gluon_resnet.runs.executors import (ExecutorOptions, UsageError,  # noqa: E402
@@ -40,8 +42,9 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.until_decided and (args.seeds or args.report_only or args.list):
         raise ValueError("--until-decided chooses the seeds itself (0, 1, ... until decided): "
                          "not with --seeds, --list or --report-only")
-    if args.max_seeds is not None and args.max_seeds < 1:
-        raise ValueError("--max-seeds must be >= 1")
+    if args.max_seeds is not None and not 2 <= args.max_seeds <= MAX_CAP:
+        raise ValueError(f"--max-seeds must be between 2 and {MAX_CAP} (the plan looks at "
+                         f"3 seeds first by default), got {args.max_seeds}")
     results = Path(args.results_dir or ROOT / "results").expanduser()
     if results.exists() and not results.is_dir():
         raise ValueError(f"--results-dir {results} is a file, not a folder: name a folder "
@@ -172,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             common = dict(results_dir=args.results_dir, source=source, data_dir=args.data_dir,
                           fresh=args.fresh)
             if args.until_decided:
-                cap = args.max_seeds or exp.analysis_for(profile).max_seeds
-                ok &= run_until_decided(exp, profile, store, executor, max_seeds=cap, axes=axes,
+                ok &= run_until_decided(exp, profile, store, executor, max_seeds=args.max_seeds,
+                                        axes=axes,
                                         overrides=overrides, **common)[1]
             else:
                 ok &= run_experiment(exp, profile, runs, store, executor=executor,
@@ -182,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
             print("error: some runs failed or a report could not be written (see above); "
                   "run the same command again to retry them", file=sys.stderr)
         return 0 if ok else 1
+    except PlanChanged as e:  # a folder's locked analysis: the message says how to go on
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except RayMissing as e:  # the message says how to install it
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -328,7 +328,7 @@ def test_nothing_settles_a_coin_flip_at_the_margin():
     var = {0: BASE - 0.05, 1: BASE + 0.05, 2: BASE}
     (v,) = D.decide(base, {"x": var}, D.Analysis())
     assert v.kind == "undecided" and v.seeds_to_settle is None
-    assert "no number of seeds up to 200 would settle it" in v.sentence(D.Analysis())
+    assert "more than 200 seeds would be needed to settle it" in v.sentence(D.Analysis())
 
 
 def test_sentences():

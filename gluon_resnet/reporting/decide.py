@@ -27,13 +27,18 @@ import numpy as np
 from scipy import special
 from scipy import stats as sps
 
-from .sequential import (PLAN_MAX, SIM_SEED, _nominal_level, _p_diff, _p_tost, _plan, _welch,
-                         holm, look_schedule, sequential_p)
+from . import collapse as C
+from . import signtest
+from .power import plan_seeds, seeds_text
+from .sequential import (SIM_SEED, _nominal_level, _p_diff, _p_tost, _welch, holm, look_schedule,
+                         sequential_p)
 
 __all__ = ["Analysis", "Verdict", "decide", "decide_pairs", "holm", "look_schedule", "prob_improvement",
            "sequential_p"]
 
 NAN = float("nan")
+BASES = ("mean", "median")
+MAX_CAP = 1000         # the most seeds a plan may look at (as --seeds)
 FLAT = 1e-12           # values closer than this are identical (float noise of b - a)
 
 
@@ -49,6 +54,13 @@ class Analysis:
     min_seeds: int = 3
     max_seeds: int = 10
     power: float = 0.8
+    # what the comparison is on: the mean difference (paired t) or the median one (sign test,
+    # exact for any distribution: skew and outliers cannot fake a verdict)
+    basis: str = "mean"
+    # what a run that diverges or ends below collapse_below counts as (collapse.py); 0: only
+    # diverged runs (an experiment whose runs may end at chance declares e.g. 0.2)
+    collapse: str = "separate"
+    collapse_below: float = 0.0
 
     def __post_init__(self) -> None:
         for ok, message in [
@@ -56,7 +68,15 @@ class Analysis:
             (self.margin >= 0, f"margin must be >= 0 (metric units), got {self.margin}"),
             (2 <= self.min_seeds <= self.max_seeds,
              f"need 2 <= min_seeds <= max_seeds, got {self.min_seeds} and {self.max_seeds}"),
-            (0 < self.power < 1, f"power must be in (0, 1), got {self.power}")]:
+            (self.max_seeds <= MAX_CAP,
+             f"max_seeds must be at most {MAX_CAP}, got {self.max_seeds}"),
+            (0 < self.power < 1, f"power must be in (0, 1), got {self.power}"),
+            (self.basis in BASES, f"basis must be one of {', '.join(BASES)}, got {self.basis!r}"),
+            (self.basis == "mean" or self.paired, "the median basis (sign test) needs paired seeds"),
+            (self.collapse in C.RULES,
+             f"collapse must be one of {', '.join(C.RULES)}, got {self.collapse!r}"),
+            (0 <= self.collapse_below < 1,
+             f"collapse_below must be in [0, 1), got {self.collapse_below}")]:
             if not ok:
                 raise ValueError(message)
 
@@ -74,11 +94,20 @@ class Analysis:
 
     def describe(self) -> str:
         """One sentence for a report, so a reader sees the design fixed in advance."""
-        test = "paired t-test on per-seed differences" if self.paired else "Welch t-test (unpaired)"
+        test = ("sign test on the per-seed differences (their median)" if self.basis == "median"
+                else "paired t-test on per-seed differences" if self.paired
+                else "Welch t-test (unpaired)")
+        below = (f" (or ends below {100 * self.collapse_below:.0f} %)" if self.collapse_below
+                 else "")
+        rule = (f"a run that diverges{below} counts as collapsed, "
+                + ("counted at chance (10 %)" if self.collapse == "chance" else
+                   "left out of the accuracy comparison and counted in a separate claim on "
+                   "collapse rates (exact McNemar)"))
         return (f"primary metric {self.metric}; baseline {self.baseline}; {test}; equivalence "
                 f"margin ±{100 * self.margin:.2f} points (TOST); alpha {self.alpha:g} over all "
                 f"comparisons (Holm) and all looks (repeated p-values over planned looks at "
-                f"{self.min_seeds}..{self.max_seeds} seeds)")
+                f"{self.min_seeds}..{self.max_seeds} seeds, locked at the first look; seeds "
+                f"beyond {self.max_seeds} are not analysed); {rule}")
 
 
 def _fmt_p(p: float) -> str:
@@ -117,14 +146,17 @@ class Verdict:
     pi_low: float
     pi_high: float
     reason: str                # short text for degenerate cases, "" otherwise
+    collapses: C.CollapseCount | None = None
+    p_collapse_holm: float = NAN   # the collapse claim ("separate" rule): over looks, Holm
 
     def sentence(self, analysis: Analysis, scale: float = 100.0, unit: str = "points") -> str:
         """One line for a report, in display units (scale 100: fractions to percentage points)."""
+        return self._accuracy_sentence(analysis, scale, unit) + self._collapse_sentence(analysis)
+
+    def _accuracy_sentence(self, analysis: Analysis, scale: float, unit: str) -> str:
         def pt(x: float) -> str:
             return f"{x * scale:+.2f}"
-
-        def seeds(x: int | None) -> str:
-            return str(x) if x is not None else f"not by {PLAN_MAX}"
+        what = "median difference" if analysis.basis == "median" else "difference"
         ci = f"CI {pt(self.ci_low)} to {pt(self.ci_high)}"
         margin = f"±{analysis.margin * scale:.2f} {unit}"
         if self.kind in ("better", "worse"):
@@ -135,34 +167,72 @@ class Verdict:
         if self.kind == "equivalent":
             # No interval here: TOST decides with its own (1 - 2 alpha) interval, narrower
             # than the simultaneous one, which may reach past the margin (tables.py says so).
-            return (f"equivalent within {margin} (difference {pt(self.diff)}; two one-sided "
+            return (f"equivalent within {margin} ({what} {pt(self.diff)}; two one-sided "
                     f"tests, p = {_fmt_p(self.p_equiv_holm)}, {self.n} seeds)")
         if self.reason and (self.seeds_to_settle is None or self.n < 2):
             return f"undecided after {self.n} seeds: {self.reason}"
-        head = f"undecided after {self.n} seeds (difference {pt(self.diff)}, {ci})"
+        head = f"undecided after {self.n} seeds ({what} {pt(self.diff)}{self._rules_out(scale, unit)})"
         if self.reason:  # too few seeds to test, but enough to plan from their spread
-            head = f"undecided after {self.n} seeds ({self.reason}; difference {pt(self.diff)})"
+            head = f"undecided after {self.n} seeds ({self.reason}; {what} {pt(self.diff)})"
         if self.seeds_to_settle is None:
-            return (f"{head}; at this difference and spread no number of seeds up to {PLAN_MAX} "
-                    "would settle it")
-        settle = max(self.seeds_to_settle, analysis.min_seeds)
+            return (f"{head}; at this difference and spread {seeds_text(None, analysis.basis)} "
+                    "seeds would be needed to settle it")
+        settle = seeds_text(max(self.seeds_to_settle, analysis.min_seeds), analysis.basis)
         return (f"{head}; about {settle} seeds would settle it (difference: "
-                f"{seeds(self.seeds_for_difference)}, "
-                f"equivalence: {seeds(self.seeds_for_equivalence)})")
+                f"{seeds_text(self.seeds_for_difference, analysis.basis)}, "
+                f"equivalence: {seeds_text(self.seeds_for_equivalence, analysis.basis)})")
+
+    def _rules_out(self, scale: float, unit: str) -> str:
+        """What an undecided comparison's simultaneous CI excludes, in words."""
+        if not (np.isfinite(self.ci_low) and np.isfinite(self.ci_high)):
+            return "; too few seeds yet to rule out any difference"
+        return (f"; it rules out differences below {self.ci_low * scale:+.2f} or above "
+                f"{self.ci_high * scale:+.2f} {unit}, simultaneous CI")
+
+    def _collapse_sentence(self, analysis: Analysis) -> str:
+        c = self.collapses
+        if c is None or not (c.base or c.variant):
+            return ""
+        text = (f"; collapsed runs: baseline {c.base} of {c.seeds}, variant {c.variant} of "
+                f"{c.seeds}")
+        if analysis.collapse == "chance":
+            return text + " (counted at chance)"
+        if self.p_collapse_holm < analysis.alpha:
+            more = "more" if c.only_variant > c.only_base else "less"
+            return text + (f": the variant collapses {more} often (exact McNemar, over looks "
+                           f"and Holm, p = {_fmt_p(self.p_collapse_holm)})")
+        return text + (f" (left out; no difference in collapse rate shown, exact McNemar over "
+                       f"looks and Holm, p = {_fmt_p(self.p_collapse_holm)})")
 
 
 # ---- one comparison ----
 
-def _samples(base: Mapping[int, float], var: Mapping[int, float], paired: bool):
-    """Samples in ascending seed order with diverged runs (None, NaN, inf) dropped (paired: the
-    pair), n (usable pairs, or the smaller group), and all finite values of each group."""
-    a, b = ({int(s): float(v) for s, v in g.items() if v is not None and math.isfinite(float(v))}
+def _samples(base: Mapping[int, float | None], var: Mapping[int, float | None], an: Analysis):
+    """Samples in ascending seed order under the declared collapse rule (collapse.py), within
+    the plan's first max_seeds seeds (paired: pairs): a, b, n (usable pairs, or the smaller
+    group), all usable values of each group, and the collapse counts (paired only)."""
+    if not an.paired:
+        a, b = ({s: g[s] for s in sorted(g)[:an.max_seeds]} for g in (base, var))
+        a, b = (C.apply_rule(g, "separate", -math.inf) for g in (a, b))  # only diverged drop
+        xa, xb = np.array([a[s] for s in sorted(a)]), np.array([b[s] for s in sorted(b)])
+        return xa, xb, min(xa.size, xb.size), xa, xb, None
+    seeds = sorted(base.keys() & var.keys())[:an.max_seeds]
+    counts = C.count(base, var, an.collapse_below, an.max_seeds)
+    a, b = (C.apply_rule({s: g[s] for s in seeds}, an.collapse, an.collapse_below)
             for g in (base, var))
-    xa, xb = np.array([a[s] for s in sorted(a)]), np.array([b[s] for s in sorted(b)])
-    if not paired:
-        return xa, xb, min(xa.size, xb.size), xa, xb
-    seeds = sorted(a.keys() & b.keys())
-    return np.array([a[s] for s in seeds]), np.array([b[s] for s in seeds]), len(seeds), xa, xb
+    both = sorted(a.keys() & b.keys())
+    # the unpaired view beside it reads every usable run of each group within the cap
+    a_all, b_all = (C.apply_rule({s: g[s] for s in sorted(g)[:an.max_seeds]}, an.collapse,
+                                 an.collapse_below) for g in (base, var))
+    return (np.array([a[s] for s in both]), np.array([b[s] for s in both]), len(both),
+            np.array(list(a_all.values())), np.array(list(b_all.values())), counts)
+
+
+def _median_looks(a: np.ndarray, b: np.ndarray, n: int, margin: float):
+    """Looks 2..n and, at each, the median difference and the sign test's nominal p's."""
+    looks, d = np.arange(2, n + 1), b[:n] - a[:n]
+    return (looks, signtest.prefix_medians(d, looks), np.full(looks.size, NAN),
+            np.full(looks.size, NAN), *signtest.look_p(d, looks, margin))
 
 
 def _prefix_moments(x: np.ndarray, looks: np.ndarray):
@@ -191,20 +261,29 @@ def _half_width(se: float, df: float, level: float) -> float:
 
 def _analyse(name: str, base: Mapping[int, float], var: Mapping[int, float], an: Analysis) -> dict:
     """All about one comparison that does not depend on the others (the latest look is last)."""
-    a, b, n, a_all, b_all = _samples(base, var, an.paired)
-    looks, est, se, df = _look_stats(a, b, n, an.paired)
+    a, b, n, a_all, b_all, counts = _samples(base, var, an)
+    if an.basis == "median":
+        looks, est, se, df, p_diff, p_equiv = _median_looks(a, b, n, an.margin)
+        two_sided, one_sided, seq = "two_sided", "one_sided", signtest.sequential_p
+    else:
+        looks, est, se, df = _look_stats(a, b, n, an.paired)
+        p_diff, p_equiv = _p_diff(est, se, df), _p_tost(est, se, df, an.margin)
+        two_sided, one_sided = ("paired", "one_sided") if an.paired else ("welch", "welch_one_sided")
+        seq = sequential_p
+    separate = counts is not None and an.collapse == "separate"
     row = dict(name=name, a=a, b=b, n=n, a_all=a_all, b_all=b_all, est=est, se=se, df=df,
-               p_diff=_p_diff(est, se, df), p_equiv=_p_tost(est, se, df, an.margin), sign=0.0,
-               p_diff_seq=NAN, p_equiv_seq=NAN, last_look=max(an.max_seeds, n), reason="")
+               p_diff=p_diff, p_equiv=p_equiv, sign=0.0, p_diff_seq=NAN, p_equiv_seq=NAN,
+               last_look=an.max_seeds, reason="", collapses=counts,
+               p_collapse=(C.p_over_looks(counts, an.max_seeds)
+                           if separate else NAN))
     use = looks >= an.min_seeds
     if not use.any():
         return {**row, "reason": f"needs at least {an.min_seeds} seeds, has {n}"}
     pd, pe = row["p_diff"][use], row["p_equiv"][use]
     row["sign"] = float(np.sign(est[use][np.argmin(pd)]))  # direction of the deciding look
-    two_sided, one_sided = ("paired", "one_sided") if an.paired else ("welch", "welch_one_sided")
-    row["p_diff_seq"] = sequential_p(pd.min(), two_sided, an.min_seeds, row["last_look"])
-    row["p_equiv_seq"] = sequential_p(pe.min(), one_sided, an.min_seeds, row["last_look"])
-    if se[-1] == 0:
+    row["p_diff_seq"] = seq(pd.min(), two_sided, an.min_seeds, row["last_look"])
+    row["p_equiv_seq"] = seq(pe.min(), one_sided, an.min_seeds, row["last_look"])
+    if an.basis == "mean" and se[-1] == 0:
         row["reason"] = (f"zero spread over {n} seeds: p-values are the t-test limits (0 or 1), "
                          f"equivalent only if |difference| < margin")
     return row
@@ -256,34 +335,42 @@ def _pairing_gain(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return r, (NAN if np.ptp(b - a) <= FLAT else math.sqrt((saa + sbb) / (saa + sbb - 2 * sab)))
 
 
-def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, an: Analysis, c: int,
-             extras: bool) -> Verdict:
-    """One comparison's verdict from its own numbers and the Holm-adjusted p's.
-
-    The simultaneous CI has nominal level q* = F^{-1}(alpha/C), Bonferroni over the C
-    comparisons for simplicity: Holm may (rarely) decide where it narrowly includes 0."""
-    last = len(row["est"]) - 1
-    est, se, df, p_d, p_e = (float(row[k][last]) if last >= 0 else NAN
-                             for k in ("est", "se", "df", "p_diff", "p_equiv"))
+def _intervals(row: dict, an: Analysis, c: int, est: float, se: float, df: float
+               ) -> tuple[float, float, float, float]:
+    """The simultaneous CI (nominal level q* = F^{-1}(alpha/C), Bonferroni over the C
+    comparisons for simplicity: Holm may rarely decide where it narrowly includes 0) and the
+    plain 95 % one: t intervals (mean basis) or order-statistic ones (median basis)."""
+    if an.basis == "median":
+        d = row["b"][:row["n"]] - row["a"][:row["n"]]
+        q_star = signtest.nominal_level("two_sided", an.min_seeds, row["last_look"], an.alpha / c)
+        return (*signtest.median_interval(d, q_star), *signtest.median_interval(d, 0.05))
     q_star = _nominal_level("paired" if an.paired else "welch", an.min_seeds, row["last_look"],
                             an.alpha / c)
     half, half95 = _half_width(se, df, q_star), _half_width(se, df, 0.05)
+    return est - half, est + half, est - half95, est + half95
+
+
+def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, p_collapse_holm: float,
+             an: Analysis, c: int, extras: bool) -> Verdict:
+    """One comparison's verdict from its own numbers and the Holm-adjusted p's."""
+    last = len(row["est"]) - 1
+    est, se, df, p_d, p_e = (float(row[k][last]) if last >= 0 else NAN
+                             for k in ("est", "se", "df", "p_diff", "p_equiv"))
     if np.isnan(row["p_diff_seq"]):  # no look yet: not tested
         p_diff_holm = p_equiv_holm = NAN
     diff_sig, equiv_sig = bool(p_diff_holm < an.alpha), bool(p_equiv_holm < an.alpha)
     kind = ("better" if row["sign"] > 0 else "worse") if diff_sig else (
         "equivalent" if equiv_sig else "undecided")
-    n_diff, n_eq = (_plan(row["a"][:row["n"]], row["b"][:row["n"]], est, se, paired=an.paired,
-                          min_seeds=an.min_seeds, alpha=an.alpha, power=an.power,
-                          margin=an.margin, n_comparisons=c)
+    n_diff, n_eq = (plan_seeds(row["a"][:row["n"]], row["b"][:row["n"]], est, se, an, c)
                     if extras and kind == "undecided" else (None, None))
     settle = min((x for x in (n_diff, n_eq) if x is not None), default=None)
     pi = prob_improvement(row["a"], row["b"], an.paired) if extras else (NAN, NAN, NAN)
     gain = _pairing_gain(row["a"], row["b"]) if an.paired else (NAN, NAN)
-    return Verdict(row["name"], kind, row["n"], est, est - half, est + half, est - half95,
-                   est + half95, p_d, row["p_diff_seq"], p_diff_holm, p_e, row["p_equiv_seq"],
+    return Verdict(row["name"], kind, row["n"], est, *_intervals(row, an, c, est, se, df),
+                   p_d, row["p_diff_seq"], p_diff_holm, p_e, row["p_equiv_seq"],
                    p_equiv_holm, equiv_sig, n_diff, n_eq, settle,
-                   *_welch_all(row["a_all"], row["b_all"]), *gain, *pi, row["reason"])
+                   *_welch_all(row["a_all"], row["b_all"]), *gain, *pi, row["reason"],
+                   row["collapses"], p_collapse_holm)
 
 
 def decide(baseline: Mapping[int, float], variants: Mapping[str, Mapping[int, float]],
@@ -306,5 +393,6 @@ def decide_pairs(pairs: Sequence[tuple[str, Mapping[int, float], Mapping[int, fl
         rows = [_analyse(name, base, values, analysis) for name, base, values in pairs]
         holm_d = holm([1.0 if np.isnan(r["p_diff_seq"]) else r["p_diff_seq"] for r in rows])
         holm_e = holm([1.0 if np.isnan(r["p_equiv_seq"]) else r["p_equiv_seq"] for r in rows])
-        return [_verdict(r, float(hd), float(he), analysis, len(rows), extras)
-                for r, hd, he in zip(rows, holm_d, holm_e, strict=True)]
+        holm_c = holm([1.0 if np.isnan(r["p_collapse"]) else r["p_collapse"] for r in rows])
+        return [_verdict(r, float(hd), float(he), float(hc), analysis, len(rows), extras)
+                for r, hd, he, hc in zip(rows, holm_d, holm_e, holm_c, strict=True)]

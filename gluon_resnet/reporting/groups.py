@@ -86,6 +86,14 @@ def seed_values(group: Group, key: str) -> dict[int, float]:
     return {int(r["config"].get("seed", 0)): run_metrics(r)[key] for r in group.done}
 
 
+def outcomes(group: Group, key: str) -> dict[int, float]:
+    """seed -> run_metrics value of every finished run, a diverged one as NaN: what the
+    declared analysis decides on (its collapse rule says what a diverged run counts as)."""
+    done = group.with_status("completed") + group.with_status("diverged")
+    return {int(r["config"].get("seed", 0)):
+            run_metrics(r)[key] if r["status"] == "completed" else float("nan") for r in done}
+
+
 def paired_differences(base: Group, other: Group, key: str) -> dict[int, float]:
     """seed -> other minus base on a run_metrics value, over the seeds both completed (in
     seed order): the values every paired view of a comparison works on."""

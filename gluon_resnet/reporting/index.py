@@ -8,7 +8,7 @@ from ..store import RunStore
 from .groups import group_runs, training_hours
 from .report import _newest
 from .tables import md_table, one_run_sentences
-from .verdicts import analysis_of, decide_groups
+from .verdicts import decide_groups, store_analysis
 
 
 KINDS = ("better", "worse", "equivalent", "undecided")
@@ -60,7 +60,7 @@ def write_index(results_dir: Path) -> Path:
         name, link = f"{root.parent.name} / {root.name}", f"{root.parent.name}/{root.name}/report.md"
         rows.append([f"[{root.parent.name}]({link})", root.name, exp.get("description", ""),
                      f"{len(records)} ({done} completed)", _newest(records)])
-        analysis, _ = analysis_of(exp)
+        analysis, _ = store_analysis(store)
         decided = decide_groups(group_runs(records), analysis)
         findings += [f"- {summary(name, link, done, training_hours(records), analysis, decided)}"]
         findings += [f"  - {d.other.label} against {analysis.baseline}: "

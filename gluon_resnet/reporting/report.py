@@ -20,7 +20,8 @@ from .precise import precise_count, section_precise
 from .run_state import section_chance, section_state
 from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
                      section_descriptive, section_reference, section_verdicts)
-from .verdicts import Decided, analysis_of, baseline_pairs, decide_groups  # noqa: F401
+from .verdicts import (Decided, analysis_of, baseline_pairs, decide_groups,  # noqa: F401
+                       lock_first_look, store_analysis)
 # He et al. 2016, Table 2 (+ ResNet-1001): CIFAR-10 test error %, median of 5 runs.
 PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
                ("(b)", "bn_after_add", "8.17", "6.50", ""),
@@ -238,7 +239,8 @@ def write_report(root: Path) -> Path:
     lines += section_state(records, [p.replace(f"{root}/", "") for p in problems + exp_problems])
     lines += section_chance(records)
     if any(g.done for g in groups):
-        analysis, source = analysis_of(exp)
+        analysis, source = store_analysis(store)
+        lock_first_look(store, analysis, records)
         decided = decide_groups(groups, analysis)
         lines += section_main(groups, fields)
         lines += section_verdicts(decided, analysis, source)

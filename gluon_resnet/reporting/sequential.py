@@ -212,7 +212,7 @@ def _first(n: np.ndarray, power: np.ndarray, target: float) -> int | None:
     return int(n[hit[0]]) if hit.size else None
 
 
-def _plan(a: np.ndarray, b: np.ndarray, d: float, se: float, *, paired: bool, min_seeds: int,
+def plan_t(a: np.ndarray, b: np.ndarray, d: float, se: float, *, paired: bool, min_seeds: int,
           alpha: float, power: float, margin: float,
           n_comparisons: int) -> tuple[int | None, int | None]:
     """Seeds at which one last look would have the declared power for the difference and for

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 from ..orderings import DEFAULT_BASELINE
 from ..store import RunStore
+from . import plan_lock
 from .decide import Analysis, Verdict, decide_pairs
-from .groups import Group, canon, group_runs, seed_values
+from .groups import Group, canon, group_runs, outcomes
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,16 @@ def analysis_of(info: dict) -> tuple[Analysis, str]:
     return Analysis(baseline=baseline), "not declared in experiment.json: the defaults"
 
 
+def store_analysis(store: RunStore) -> tuple[Analysis, str]:
+    """The analysis a folder is decided with: its locked plan (plan_lock.py) where it has one,
+    else the one declared in experiment.json, and where it came from."""
+    locked, problem = plan_lock.read_lock(store.root)
+    if locked is not None:
+        return locked, f"declared by the experiment and locked at the first look ({plan_lock.LOCK_NAME})"
+    analysis, source = analysis_of(store.read_experiment()[0])
+    return analysis, (f"{source}; {problem}" if problem else source)
+
+
 def baseline_pairs(groups: list[Group], baseline: str) -> list[tuple[Group, Group]]:
     """(baseline group, other group) pairs that differ in the ordering only."""
     index = {canon({**g.config, "ordering": None}): g
@@ -42,18 +53,28 @@ def decide_groups(groups: list[Group], analysis: Analysis, extras: bool = True
                   ) -> list[Decided]:
     """The verdict of every pair that differs in the ordering only, on the primary metric."""
     pairs = baseline_pairs(groups, analysis.baseline)
-    verdicts = decide_pairs([(other.label, seed_values(base, analysis.metric),
-                              seed_values(other, analysis.metric)) for base, other in pairs],
+    verdicts = decide_pairs([(other.label, outcomes(base, analysis.metric),
+                              outcomes(other, analysis.metric)) for base, other in pairs],
                             analysis, extras=extras)
     return [Decided(base, other, v) for (base, other), v in zip(pairs, verdicts)]
 
 
 def decide_store(store: RunStore, analysis: Analysis | None = None, extras: bool = True
                  ) -> tuple[Analysis, list[Decided]]:
-    """Verdicts from the records on disk (completed runs only) and the store's analysis."""
+    """Verdicts from the records on disk and the store's analysis (its locked plan, else
+    experiment.json's); the first look at a folder with finished runs locks the plan."""
     if analysis is None:
-        analysis, _ = analysis_of(store.read_experiment()[0])
-    return analysis, decide_groups(group_runs(store.records()), analysis, extras)
+        analysis, _ = store_analysis(store)
+    records = store.records()
+    lock_first_look(store, analysis, records)
+    return analysis, decide_groups(group_runs(records), analysis, extras)
+
+
+def lock_first_look(store: RunStore, analysis: Analysis, records: list[dict]) -> None:
+    """Lock the plan at the first look at finished runs (never over an unreadable lock)."""
+    if any(r["status"] in ("completed", "diverged") for r in records) and \
+            not plan_lock.read_lock(store.root)[1]:
+        plan_lock.lock(store.root, analysis)
 
 
 def open_comparisons(decided: list[Decided]) -> list[Decided]:

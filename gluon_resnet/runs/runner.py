@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
 from ..reporting.decide import Analysis
+from ..reporting.plan_lock import check, read_lock
 from ..reporting.groups import group_key
 from ..reporting.report import refresh_reports
 from ..reporting.verdicts import Decided, decide_store, open_comparisons
@@ -62,6 +63,17 @@ def record_definition(exp: Experiment, profile: str, store: RunStore, source: st
         store.write_experiment(info)
 
 
+def planned_analysis(exp: Experiment, profile: str, store: RunStore,
+                     cap: Optional[int] = None) -> Analysis:
+    """The analysis this call decides with: the definition's, at `cap` or else the folder's
+    locked cap (else the declared one); PlanChanged where the folder locked another plan."""
+    locked, _ = read_lock(store.root)
+    default = locked.max_seeds if locked else exp.analysis_for(profile).max_seeds
+    wanted = exp.analysis_for(profile, max_seeds=cap or default)
+    check(store.root, wanted)
+    return wanted
+
+
 def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: RunStore, *,
                    executor: Optional[Executor], results_dir: Path, source: str,
                    data_dir: Optional[str] = None, fresh: bool = False,
@@ -72,10 +84,11 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
         device = "gpu" if (executor.gpu_count() if executor else gpu_count()) else "cpu"
         per_group = list_runs(runs, store, results_dir, device,
                               workers=getattr(executor, "workers", 1), fresh=fresh)
-        list_seed_plan(store, exp.analysis_for(store.profile), per_group)
+        list_seed_plan(store, planned_analysis(exp, store.profile, store), per_group)
         return True
     counts = {}
     if not report_only:
+        planned_analysis(exp, profile, store)
         record_definition(exp, profile, store, source)
         print(f"{exp.name}/{profile}: {len(runs)} runs -> {store.root}", flush=True)
         counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
@@ -91,7 +104,7 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
 
 
 def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: Executor, *,
-                      max_seeds: int, results_dir: Path, source: str,
+                      max_seeds: Optional[int], results_dir: Path, source: str,
                       axes: Optional[Mapping[str, Any]] = None,
                       overrides: Optional[Mapping[str, Any]] = None,
                       data_dir: Optional[str] = None, fresh: bool = False,
@@ -101,12 +114,12 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
     Returns the verdicts, and False when a run failed or the report could not be written.
 
     A round whose runs are on disk trains nothing, so an interrupted call resumes where it
-    stopped. The declared analysis plans its looks up to max_seeds (recorded in
-    experiment.json, so the report analyses the runs the same way)."""
-    analysis = exp.analysis_for(profile, max_seeds=max_seeds)
+    stopped. The declared analysis plans its looks up to max_seeds (None: the folder's locked
+    cap, else the declared one), recorded in experiment.json and locked at the first look."""
+    analysis = planned_analysis(exp, profile, store, max_seeds)
     record_definition(exp, profile, store, source, analysis)
     decided = [] if fresh else decide_store(store, analysis, extras=False)[1]
-    failures = 0
+    failures, max_seeds = 0, analysis.max_seeds
     for seed in range(max_seeds):
         grid = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
         runs = still_deciding(grid, decided)

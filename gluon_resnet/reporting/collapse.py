@@ -1,0 +1,81 @@
+"""Collapsed runs as a declared outcome: what a run that diverges or ends near chance counts as.
+
+A run collapses when its primary metric is not finite (it diverged) or is below the declared
+`collapse_below` (an accuracy near chance, 10 % for ten classes). Diverged and at-chance runs
+are treated alike, by the rule the experiment declares before its data (decide.Analysis):
+
+* "separate": collapse is its own claim. The accuracy comparison uses the seeds where neither
+  run collapsed; the collapse rates are compared by an exact McNemar test on the seeds where
+  exactly one of the pair collapsed (binomial, 1/2), made valid over the looks by the sign
+  test's exact F (p_over_looks) and Holm over the comparisons. So one arm that collapses more often is reported as that, and
+  cannot pass as a better or worse accuracy.
+* "chance": a collapsed run counts at chance accuracy, CHANCE, and stays in the comparison;
+  declared with the median basis (sign test), where a collapse is one sign and cannot
+  dominate a mean.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scipy import stats as sps
+
+from . import signtest
+
+RULES = ("separate", "chance")
+CHANCE = 0.1  # ten Fashion-MNIST classes
+
+
+def collapsed(value: float | None, below: float) -> bool:
+    """Whether one run's metric value counts as a collapse: not finite, or below `below`."""
+    return value is None or not math.isfinite(float(value)) or float(value) < below
+
+
+def apply_rule(values: Mapping[int, float | None], rule: str, below: float
+               ) -> dict[int, float]:
+    """seed -> value the comparison uses: collapsed runs dropped ("separate") or at CHANCE."""
+    if rule not in RULES:
+        raise ValueError(f"unknown collapse rule {rule!r}; valid rules: {', '.join(RULES)}")
+    if rule == "chance":
+        return {int(s): CHANCE if collapsed(v, below) else float(v) for s, v in values.items()}
+    return {int(s): float(v) for s, v in values.items() if not collapsed(v, below)}
+
+
+@dataclass(frozen=True)
+class CollapseCount:
+    """Collapses of one comparison over the seeds both arms ran (paired by seed)."""
+
+    seeds: int          # seeds where both arms have a finished run
+    base: int           # baseline runs collapsed
+    variant: int        # variant runs collapsed
+    only_base: int      # seeds where only the baseline collapsed
+    only_variant: int   # seeds where only the variant collapsed
+
+    def p_exact(self) -> float:
+        """Exact McNemar p (two-sided binomial on the discordant seeds); 1 when there are none."""
+        discordant = self.only_base + self.only_variant
+        if discordant == 0:
+            return 1.0
+        return float(sps.binomtest(self.only_variant, discordant, 0.5).pvalue)
+
+
+def count(base: Mapping[int, float | None], variant: Mapping[int, float | None],
+          below: float, max_seeds: int | None = None) -> CollapseCount:
+    """Collapses over the seeds both arms finished (the first max_seeds of them, in order)."""
+    seeds = sorted(set(base) & set(variant))[:max_seeds]
+    cb = {s: collapsed(base[s], below) for s in seeds}
+    cv = {s: collapsed(variant[s], below) for s in seeds}
+    return CollapseCount(len(seeds), sum(cb.values()), sum(cv.values()),
+                         sum(cb[s] and not cv[s] for s in seeds),
+                         sum(cv[s] and not cb[s] for s in seeds))
+
+
+def p_over_looks(c: CollapseCount, max_seeds: int) -> float:
+    """The collapse claim's repeated p over the looks: given which seeds are discordant, each
+    is the variant's with probability 1/2 under the null, so the discordant seeds are a sign
+    test's sequence, and looking at every count of them up to the cap (more looks than the
+    loop can take) bounds the minimum p over the real looks: conservative, never liberal."""
+    if c.only_base + c.only_variant == 0:
+        return 1.0
+    return signtest.sequential_p(c.p_exact(), "two_sided", 1, max_seeds)
