@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ORDERINGS = "conv_bn_relu,bn_relu_conv,relu_before_add"
 
 
-def run_cli(*args: str, results: Path) -> subprocess.CompletedProcess:
+def run_cli(*args: str, results: Path, check: bool = True) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(results), *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0 or not check, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 

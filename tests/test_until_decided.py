@@ -3,6 +3,7 @@ seed of every group per round, decides from the records on disk, resumes, and st
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -125,7 +126,8 @@ def test_the_loop_stops_at_the_cap_when_nothing_separates(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["--max-seeds", "4"], "--max-seeds caps --until-decided"),
     (["--until-decided", "--seeds", "0-3"], "not with --seeds"),
-    (["--until-decided", "--max-seeds", "0"], "--max-seeds must be >= 1"),
+    (["--until-decided", "--max-seeds", "0"], "--max-seeds must be between 2 and 1000"),
+    (["--until-decided", "--max-seeds", "100000"], "--max-seeds must be between 2 and 1000"),
 ])
 def test_until_decided_usage_mistakes_exit_2(args, expected, capsys):
     import run_all
@@ -179,6 +181,31 @@ def test_list_costs_rounds_from_the_groups_of_open_comparisons_only(tmp_path, ca
     out = capsys.readouterr().out
     assert "one more round of the open comparisons ~2.0 min" in out
     assert "bn_relu_conv: better after 4 seeds" in out
-    more = int(out.split("relu_preact: undecided after 4 seeds; about ")[1].split(" ")[0]) - 4
+    after = out.split("relu_preact: undecided after 4 seeds; by the cap of 10 seeds")[1]
+    target = int(after.split("about ")[1].split(" ")[0])
+    more = min(target, 10) - 4  # rounds stop at the locked cap, and the line says so
+    assert (target > 10) == ("past the locked cap of 10" in after.split("\n")[1])
     assert f"{more} more round(s), ~{2 * more:.1f} min" in out
     assert f"all of them: {more} more round(s), ~{2 * more:.1f} min" in out
+
+
+def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capped, tmp_path):
+    """The folder's plan was locked at its first look with a cap of 3: raising or lowering it
+    is refused (exit 2, nothing trained or written), and a deleted experiment.json leaves the
+    report deciding with the locked plan."""
+    results, store, _ = capped
+    locked = json.loads((store.root / "analysis.lock.json").read_text())["analysis"]
+    assert locked["max_seeds"] == 3
+    before = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
+    for cap, said in (("4", "max_seeds: 3 -> 4"), ("2", "below the plan's first look at 3")):
+        proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--until-decided",
+                       "--max-seeds", cap, results=results, check=False)
+        assert proc.returncode == 2 and said in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == before
+    copy = tmp_path / "orderings" / "smoke"
+    shutil.copytree(store.root, copy)
+    (copy / "experiment.json").unlink()
+    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--report-only", results=tmp_path)
+    report = (copy / "report.md").read_text()
+    assert "planned looks at 3..3 seeds" in report and "locked at the first look" in report

@@ -39,6 +39,10 @@ __all__ = ["Analysis", "Verdict", "decide", "decide_pairs", "holm", "look_schedu
 NAN = float("nan")
 BASES = ("mean", "median")
 MAX_CAP = 1000         # the most seeds a plan may look at (as --seeds)
+# Any false claim of either family (difference, equivalence) together, per basis: rate and
+# 95 % Wilson interval, measured by tests/test_collapse.py::test_joint_error_rate_of_both_families
+# (`make error-rates`; seeded, so the test checks these are still its numbers).
+JOINT_RATE = {"median": (0.043, 0.030, 0.063), "mean": (0.062, 0.045, 0.084)}
 FLAT = 1e-12           # values closer than this are identical (float noise of b - a)
 
 
@@ -99,9 +103,9 @@ class Analysis:
                 else "Welch t-test (unpaired)")
         below = (f" (or ends below {100 * self.collapse_below:.0f} %)" if self.collapse_below
                  else "")
-        rule = (f"a run that diverges{below} counts as collapsed, "
-                + ("counted at chance (10 %)" if self.collapse == "chance" else
-                   "left out of the accuracy comparison and counted in a separate claim on "
+        rule = (f"a run that diverges{below} has collapsed: it "
+                + ("counts at chance (10 %)" if self.collapse == "chance" else
+                   "is left out of the accuracy comparison and counted in a separate claim on "
                    "collapse rates (exact McNemar)"))
         return (f"primary metric {self.metric}; baseline {self.baseline}; {test}; equivalence "
                 f"margin ±{100 * self.margin:.2f} points (TOST); alpha {self.alpha:g} over all "
@@ -148,6 +152,7 @@ class Verdict:
     reason: str                # short text for degenerate cases, "" otherwise
     collapses: C.CollapseCount | None = None
     p_collapse_holm: float = NAN   # the collapse claim ("separate" rule): over looks, Holm
+    spread: float = NAN            # sd of the paired differences (unpaired: of the runs, pooled)
 
     def sentence(self, analysis: Analysis, scale: float = 100.0, unit: str = "points") -> str:
         """One line for a report, in display units (scale 100: fractions to percentage points)."""
@@ -178,9 +183,12 @@ class Verdict:
             return (f"{head}; at this difference and spread {seeds_text(None, analysis.basis)} "
                     "seeds would be needed to settle it")
         settle = seeds_text(max(self.seeds_to_settle, analysis.min_seeds), analysis.basis)
-        return (f"{head}; about {settle} seeds would settle it (difference: "
+        about = "" if settle.startswith("more") else "about "
+        past = (f", past the locked cap of {analysis.max_seeds}: this plan ends undecided"
+                if max(self.seeds_to_settle, analysis.min_seeds) > analysis.max_seeds else "")
+        return (f"{head}; {about}{settle} seeds would settle it (difference: "
                 f"{seeds_text(self.seeds_for_difference, analysis.basis)}, "
-                f"equivalence: {seeds_text(self.seeds_for_equivalence, analysis.basis)})")
+                f"equivalence: {seeds_text(self.seeds_for_equivalence, analysis.basis)}){past}")
 
     def _rules_out(self, scale: float, unit: str) -> str:
         """What an undecided comparison's simultaneous CI excludes, in words."""
@@ -350,6 +358,15 @@ def _intervals(row: dict, an: Analysis, c: int, est: float, se: float, df: float
     return est - half, est + half, est - half95, est + half95
 
 
+def _spread(a: np.ndarray, b: np.ndarray, paired: bool) -> float:
+    """The sd a power statement is read at: of the paired differences, or pooled."""
+    if min(a.size, b.size) < 2:
+        return NAN
+    if paired:
+        return float(np.std(b - a, ddof=1))
+    return math.sqrt((float(np.var(a, ddof=1)) + float(np.var(b, ddof=1))) / 2)
+
+
 def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, p_collapse_holm: float,
              an: Analysis, c: int, extras: bool) -> Verdict:
     """One comparison's verdict from its own numbers and the Holm-adjusted p's."""
@@ -370,7 +387,7 @@ def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, p_collapse_holm
                    p_d, row["p_diff_seq"], p_diff_holm, p_e, row["p_equiv_seq"],
                    p_equiv_holm, equiv_sig, n_diff, n_eq, settle,
                    *_welch_all(row["a_all"], row["b_all"]), *gain, *pi, row["reason"],
-                   row["collapses"], p_collapse_holm)
+                   row["collapses"], p_collapse_holm, _spread(row["a"], row["b"], an.paired))
 
 
 def decide(baseline: Mapping[int, float], variants: Mapping[str, Mapping[int, float]],

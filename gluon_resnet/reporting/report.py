@@ -239,8 +239,8 @@ def write_report(root: Path) -> Path:
     lines += section_state(records, [p.replace(f"{root}/", "") for p in problems + exp_problems])
     lines += section_chance(records)
     if any(g.done for g in groups):
-        analysis, source = store_analysis(store)
-        lock_first_look(store, analysis, records)
+        lock_first_look(store, store_analysis(store)[0], records)
+        analysis, source = store_analysis(store)  # the locked plan from now on
         decided = decide_groups(groups, analysis)
         lines += section_main(groups, fields)
         lines += section_verdicts(decided, analysis, source)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from . import stats
-from .decide import Analysis
+from .decide import JOINT_RATE, Analysis
+from .power import detectable
 from .groups import Group, metric_values, paired_differences
 from .verdicts import Decided
 
@@ -90,8 +91,11 @@ SEQUENTIAL_NOTE = (
     "comparison's nominal p-values over the looks so far are reduced to their minimum and "
     "mapped through the null distribution of that minimum over every planned look (a "
     "repeated p-value; simulated once, exact for the paired t-test under normality): "
-    "alpha is spent over the looks, the p-value never rises as seeds are added, so a verdict "
-    "once reached stays. Holm's step-down then corrects over all comparisons, separately "
+    "alpha is spent over the looks, the p-value never rises as seeds are added, and the plan "
+    "(cap included) is locked at the first look and seeds past the cap are not analysed, so a "
+    "verdict once reached stays. On the median basis the nominal test is the sign test and "
+    "the null distribution of the minimum is exact for any distribution of the differences. "
+    "Holm's step-down then corrects over all comparisons, separately "
     "for the claims of a difference and the claims of equivalence (each kind of claim keeps "
     "its error rate at alpha). Chosen over a fixed number of seeds because it stops as soon "
     "as the question is settled; chosen over an alpha split per look (Bonferroni) because "
@@ -111,7 +115,8 @@ def section_verdicts(decided: list[Decided], analysis: Analysis, source: str) ->
         return lines + [f"No group has a `{analysis.baseline}` counterpart with the same other "
                         "settings, so there is nothing to compare.", ""]
     lines += md_table(VERDICT_HEADER, verdict_rows(decided, analysis))
-    lines += ["", SEQUENTIAL_NOTE, "",
+    lines += ["", SEQUENTIAL_NOTE, "", error_rates(analysis), ""] + section_power(decided, analysis)
+    lines += ["",
               "Beside the declared test: in how many seeds the variant came out ahead, with "
               "the smallest and largest paired difference (one seed each), the correlation "
               "of paired runs (same seed: same data "
@@ -119,6 +124,39 @@ def section_verdicts(decided: list[Decided], analysis: Analysis, source: str) ->
               "unpaired comparison of the same values, and the probability that a variant run "
               "beats a baseline run (Agarwal et al. 2021).", ""]
     return lines + md_table(BESIDE_HEADER, beside_rows(decided, analysis.metric)) + [""]
+
+
+def error_rates(analysis: Analysis) -> str:
+    """The error rate of each family of claims and the measured rate of both together."""
+    rate, low, high = JOINT_RATE[analysis.basis]
+    return (f"Error rates: the claims of a difference (better/worse) are false at most "
+            f"{analysis.alpha:g} of the time over all comparisons and looks, and so are the "
+            f"claims of equivalence; any false claim of either kind, together, at most "
+            f"{2 * analysis.alpha:g} (their sum), measured {rate:.3f} (95 % CI {low:.3f} to "
+            f"{high:.3f}) on the {analysis.basis} basis in a simulation of two comparisons "
+            "without a difference and two at the margin (`make error-rates`).")
+
+
+POWER_HEADER = ["comparison", "sd of the paired differences so far (points)",
+                "smallest difference found with the declared power by the cap (points)"]
+
+
+def section_power(decided: list[Decided], analysis: Analysis) -> list[str]:
+    """What the plan can find: the difference it detects with its power at its cap, read at
+    the spread of the seeds so far (a pilot's spread while few seeds are in)."""
+    rows = []
+    for d in decided:
+        sd = d.verdict.spread
+        found = detectable(analysis, sd, len(decided)) if sd == sd else None
+        rows.append([d.other.label, fmt(".2f", 100)(sd),
+                     "n/a (needs 2 seeds)" if sd != sd else
+                     "none: too few seeds for the level" if found is None else
+                     f"±{100 * found:.2f}"])
+    return [f"Power, said up front: with {analysis.max_seeds} seeds (the cap) the declared plan "
+            f"finds a true difference of this size in {100 * analysis.power:.0f} % of "
+            "experiments (one last look at the plan's level; earlier looks only add); an "
+            "undecided comparison says little about smaller ones.", ""] + md_table(
+        POWER_HEADER, rows)
 
 
 DESCRIPTIVE = (("last3_test_acc", "Mean test accuracy of the last 3 epochs"),

@@ -67,6 +67,7 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float]) -> No
     and what those rounds would cost. Rounds train only the groups of open comparisons
     (runner.still_deciding), so each is costed from those groups' estimated times."""
     from ..reporting.groups import group_key
+    from ..reporting.power import seeds_text
     from ..reporting.verdicts import decide_store, open_comparisons
 
     _, decided = decide_store(store, analysis)
@@ -89,20 +90,40 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float]) -> No
         if v.kind != "undecided":
             print(f"    {d.other.label}: {v.kind} after {v.n} seeds")
             continue
+        print(f"    {d.other.label}: undecided after {v.n} seeds; {power_line(v, analysis, len(decided))}")
         target = max(v.seeds_to_settle or 0, analysis.min_seeds)
         if v.seeds_to_settle is None and v.n >= analysis.min_seeds:
-            print(f"    {d.other.label}: undecided after {v.n} seeds; no number of seeds "
-                  "would settle it at the observed difference and spread")
+            print("      no number of seeds would settle it at the observed difference and spread")
             continue
-        more = max(0, target - v.n)
+        needed = seeds_text(target, analysis.basis)
+        needed = needed if needed.startswith("more") else f"about {needed}"
+        more = max(0, min(target, analysis.max_seeds) - v.n)
         for g in (d.base, d.other):
             rounds[group_key(g.config)] = max(rounds.get(group_key(g.config), 0), more)
-        print(f"    {d.other.label}: undecided after {v.n} seeds; about {target} seeds would "
-              f"settle it: {more} more round(s), ~{more * cost((d.base, d.other)):.1f} min")
+        beyond = (f"; past the locked cap of {analysis.max_seeds}, so the plan runs {more} more "
+                  "round(s) and stops undecided" if target > analysis.max_seeds else
+                  f": {more} more round(s)")
+        print(f"      {needed} seeds would settle it{beyond}, "
+              f"~{more * cost((d.base, d.other)):.1f} min")
     if rounds:
         minutes = sum(n * cost([round_groups[k]]) for k, n in rounds.items())
         print(f"  all of them: {max(rounds.values())} more round(s), ~{minutes:.1f} min "
-              "(run_all.py --until-decided; a comparison's groups stop once it is decided)")
+              f"(the same command with --until-decided instead of --list, cap "
+              f"{analysis.max_seeds}; a comparison's groups stop once it is decided)")
+
+
+def power_line(v, analysis, comparisons: int) -> str:
+    """What the locked plan can find for one comparison, at the spread of the seeds so far."""
+    from ..reporting.power import detectable
+
+    if not v.spread == v.spread:
+        return "power: needs 2 seeds for a spread"
+    found = detectable(analysis, v.spread, comparisons)
+    if found is None:
+        return f"the plan's cap of {analysis.max_seeds} seeds is too few to find any difference"
+    return (f"by the cap of {analysis.max_seeds} seeds the plan finds a difference of "
+            f"±{100 * found:.2f} points with {100 * analysis.power:.0f} % power (sd of the "
+            f"paired differences so far {100 * v.spread:.2f})")
 
 
 # Two 1-thread processes beat one 2-thread process on this suite's runs of minutes (1.28x

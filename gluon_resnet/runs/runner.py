@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
 from ..reporting.decide import Analysis
-from ..reporting.plan_lock import check, read_lock
+from ..reporting.plan_lock import PlanChanged, check, read_lock
 from ..reporting.groups import group_key
 from ..reporting.report import refresh_reports
 from ..reporting.verdicts import Decided, decide_store, open_comparisons
@@ -68,8 +68,11 @@ def planned_analysis(exp: Experiment, profile: str, store: RunStore,
     """The analysis this call decides with: the definition's, at `cap` or else the folder's
     locked cap (else the declared one); PlanChanged where the folder locked another plan."""
     locked, _ = read_lock(store.root)
-    default = locked.max_seeds if locked else exp.analysis_for(profile).max_seeds
-    wanted = exp.analysis_for(profile, max_seeds=cap or default)
+    declared = exp.analysis_for(profile)
+    if cap is not None and cap < declared.min_seeds:
+        raise PlanChanged(f"--max-seeds {cap} is below the plan's first look at "
+                          f"{declared.min_seeds} seeds: use {declared.min_seeds} or more")
+    wanted = exp.analysis_for(profile, max_seeds=cap or (locked or declared).max_seeds)
     check(store.root, wanted)
     return wanted
 
