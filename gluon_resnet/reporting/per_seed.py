@@ -7,25 +7,38 @@ import math
 from typing import Optional
 
 from ..config import ID_DEFAULTS
+from ..idx import NUM_CLASSES, TRAIN_IMAGES
 from .groups import Group, seed_values
 from .tables import fmt_pct, fmt_pts, md_table
 
 
-def low_after_warmup(record: dict) -> Optional[float]:
-    """The lowest training accuracy once He et al.'s warm-up rule (warmup_until_error) let
-    the full rate begin, or None for a run without that rule. It checks the error at the end
-    of each epoch, so the epochs recorded at warmup_lr are the warm-up and are skipped: a run
-    that learned in the warm-up and fell back at the full rate shows that fall here, which
-    its final accuracy hides once it recovers. (A fixed warmup_steps ends inside an epoch
-    whose record cannot separate the two, so those runs get no value.)"""
+def warmup_epochs(record: dict) -> int:
+    """Epochs touched by the warm-up: those recorded at warmup_lr under He et al.'s rule
+    (checked at the end of each epoch), else those that hold one of the first warmup_steps
+    optimiser steps (ceil(images / batch) steps an epoch, as train.py counts them)."""
     cfg = record["config"]
-    if not cfg.get("warmup_until_error"):
+    if cfg.get("warmup_until_error"):
+        lr0 = cfg.get("warmup_lr", ID_DEFAULTS["warmup_lr"])
+        return next((i for i, e in enumerate(record["epochs"])
+                     if not math.isclose(e.get("lr") or 0.0, lr0)), len(record["epochs"]))
+    steps = cfg.get("warmup_steps") or 0
+    per_class = cfg.get("train_per_class")
+    images = NUM_CLASSES * per_class if per_class else TRAIN_IMAGES
+    return math.ceil(steps / math.ceil(images / cfg.get("batch_size", 1))) if steps else 0
+
+
+def fall_after_warmup(record: dict) -> Optional[float]:
+    """The largest fall of training accuracy, after the warm-up, below the best epoch so far
+    (warm-up epochs included in that best): how far a run fell back once the full learning
+    rate began, which its final accuracy hides once it recovers. None without a warm-up."""
+    cfg = record["config"]
+    if not (cfg.get("warmup_until_error") or cfg.get("warmup_steps")):
         return None
-    epochs = list(record["epochs"])
-    while epochs and math.isclose(epochs[0].get("lr") or 0.0, cfg.get("warmup_lr", ID_DEFAULTS["warmup_lr"])):
-        epochs.pop(0)
-    accs = [e["train_acc"] for e in epochs if e.get("train_acc") is not None]
-    return min(accs) if accs else None
+    accs = [e.get("train_acc") for e in record["epochs"]]
+    start = warmup_epochs(record)
+    falls = [max(a for a in accs[:i + 1] if a is not None) - accs[i]
+             for i in range(start, len(accs)) if accs[i] is not None]
+    return max(falls) if falls else None
 
 
 def _setting(g: Group, fields: list[str]) -> str:
@@ -70,12 +83,13 @@ def section_per_seed(groups: list[Group], fields: list[str], metric: str, baseli
              f"{baseline} in points (same seed: same data order and initial weights). These "
              "are the values the paired test above works on.", ""]
     lines += _table(done, fields, values, baseline, with_diffs=True) + [""]
-    lows = {g.label: {int(r["config"].get("seed", 0)): low_after_warmup(r) for r in g.done}
-            for g in done}
-    if any(v is not None for seeds in lows.values() for v in seeds.values()):
-        lows = {k: {s: v for s, v in seeds.items() if v is not None} for k, seeds in lows.items()}
-        lines += ["Lowest training accuracy after the warm-up, in % (the epochs trained wholly "
-                  "at the warm-up rate left out): how far a run fell back once the full "
-                  "learning rate began.", ""]
-        lines += _table(done, fields, lows, baseline, with_diffs=False) + [""]
+    falls = {g.label: {int(r["config"].get("seed", 0)): fall_after_warmup(r) for r in g.done}
+             for g in done}
+    if any(v is not None for seeds in falls.values() for v in seeds.values()):
+        falls = {k: {s: v for s, v in seeds.items() if v is not None}
+                 for k, seeds in falls.items()}
+        lines += ["Largest fall of training accuracy after the warm-up, in points below the "
+                  "best epoch so far (the epochs the warm-up touched left out; 0: it never "
+                  "fell back): how far a run fell back once the full learning rate began.", ""]
+        lines += _table(done, fields, falls, baseline, with_diffs=False) + [""]
     return lines
