@@ -7,22 +7,12 @@ from pathlib import Path
 from ..store import RunStore
 from .groups import group_runs, training_hours
 from .report import _newest
+from . import paper
 from .tables import md_table, one_run_sentences
 from .verdicts import decide_groups, store_analysis
 
 
 KINDS = ("better", "worse", "equivalent", "undecided")
-# Published figures beside ours, labelled as such: He et al. 2016 ("Identity Mappings in Deep
-# Residual Networks"), CIFAR-10 test error, medians of 5 runs (../shared/DESIGN.md section 1).
-CONTEXT = (
-    "For context only, not results of ours: He et al. (2016, Table 2) report CIFAR-10 test "
-    "error at 110 layers of 6.61 % (conv_bn_relu), 8.17 % (bn_after_add), 7.84 % "
-    "(relu_before_add), 6.71 % (relu_preact) and 6.37 % (bn_relu_conv), medians of 5 runs; "
-    "the gap between conv_bn_relu and bn_relu_conv grows with depth there: 0.24 points at "
-    "110 layers, 0.47 at 164 (bottleneck: 5.93 % against 5.46 %) and 2.69 at 1001 (7.61 % "
-    "against 4.92 %).")
-
-
 def summary(name: str, link: str, n_runs: int, hours: float, analysis, decided: list) -> str:
     """One line per question: how many comparisons reached which verdict."""
     counts = {k: sum(d.verdict.kind == k for d in decided) for k in KINDS}
@@ -74,7 +64,7 @@ def write_index(results_dir: Path) -> Path:
              "shows how). Differences are in percentage points of test accuracy on "
              "Fashion-MNIST, on each profile's reduced protocol.", ""]
     lines += findings or ["No comparison has runs on both sides yet."]
-    lines += ["", CONTEXT, "", "## Reports", "",
+    lines += ["", paper.context(), "", "## Reports", "",
               "One report per experiment and profile, regenerated from the run files beside it.",
               ""]
     lines += md_table(["experiment", "profile", "description", "runs", "newest run"], rows) \

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
 from ..store import RunStore
-from . import export, plots, reproduce, stats
+from . import export, paper, plots, reproduce, stats
 from .groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_runs,  # noqa: F401
                      has_precise, metric_values, paired_differences, run_metrics, seed_values,
                      shared_config, training_hours, varying_fields)
@@ -22,12 +22,6 @@ from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,
                      section_descriptive, section_reference, section_verdicts)
 from .verdicts import (Decided, analysis_of, baseline_pairs, decide_groups,  # noqa: F401
                        lock_first_look, store_analysis)
-# He et al. 2016, Table 2 (+ ResNet-1001): CIFAR-10 test error %, median of 5 runs.
-PAPER_TABLE = (("(a)", "conv_bn_relu", "6.61", "5.93", "7.61"),
-               ("(b)", "bn_after_add", "8.17", "6.50", ""),
-               ("(c)", "relu_before_add", "7.84", "6.14", ""),
-               ("(d)", "relu_preact", "6.71", "5.91", ""),
-               ("(e)", "bn_relu_conv", "6.37", "5.46", "4.92 (4.89 ± 0.14)"))
 
 
 def fmt_mean_std(s: stats.Summary) -> str:
@@ -213,13 +207,11 @@ def effect_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[st
 
 
 def section_paper() -> list[str]:
-    rows = [list(r) for r in PAPER_TABLE]
     return ["## Context: He et al. (2016), CIFAR-10 (the paper's figures, not ours)", "",
             "Test error in % on CIFAR-10, median of 5 runs (\"Identity Mappings in Deep "
             "Residual Networks\", Table 2; ResNet-1001 from the same paper). Different data "
             "set, depths and protocol: context for the question, not a target for the numbers "
-            "above.", ""] + md_table(["paper", "ordering", "ResNet-110", "ResNet-164",
-                                      "ResNet-1001"], rows) + [""]
+            "above.", ""] + md_table(paper.HEADER, paper.rows()) + [""]
 
 
 def write_report(root: Path) -> Path:
