@@ -72,7 +72,7 @@ class _OrderedBlock(nn.HybridBlock):
 
 
 def _conv(channels: int, kernel: int, strides: int, name: str) -> nn.Conv2D:
-    # Convolutions keep their bias, as d2l's do, in every ordering (DESIGN.md section 2).
+    # Convolutions keep their bias, as d2l's do, in every ordering (docs/DESIGN.md section 2).
     return nn.Conv2D(channels, kernel_size=kernel, strides=strides, padding=kernel // 2,
                      prefix=f"{name}_")
 

@@ -3,7 +3,7 @@ they hold it (sha256 of the decompressed content, remembered in a small cache).
 
 MXNet's own `gluon.data.vision.FashionMNIST` checks sha1 sums of its mirror's gzip files
 and otherwise downloads, so it rejects Debian's copy; this module reads the IDX files
-itself and verifies the *decompressed* content (DESIGN.md section 4).
+itself and verifies the *decompressed* content (docs/DESIGN.md section 4).
 """
 from __future__ import annotations
 

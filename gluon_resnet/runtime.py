@@ -1,6 +1,6 @@
 """Process set-up that must happen before MXNet loads: threads and the allocator.
 
-Measured on a 2-core CPU (DESIGN.md section 6): MXNet picks one OpenMP thread by
+Measured on a 2-core CPU (docs/DESIGN.md section 6): MXNet picks one OpenMP thread by
 default there, and glibc returning large activation buffers to the OS every step
 costs another 10-20 %. Both are fixed here, once, at package import; a user's
 explicit OMP_NUM_THREADS / MXNET_* / GLIBC_TUNABLES settings win.
@@ -40,7 +40,7 @@ def configure_threads() -> int:
 
 def keep_heap_memory() -> bool:
     """Stop glibc from unmapping/trimming freed buffers (same effect as the GLIBC_TUNABLES
-    in DESIGN.md section 6, applied from inside a running process). False when not glibc
+    in docs/DESIGN.md section 6, applied from inside a running process). False when not glibc
     or when the user set GLIBC_TUNABLES themselves."""
     if "GLIBC_TUNABLES" in os.environ:
         return False

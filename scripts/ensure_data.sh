@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make sure the real Fashion-MNIST is where gluon_resnet looks for it (DESIGN.md section 4).
+# Make sure the real Fashion-MNIST is where gluon_resnet looks for it (docs/DESIGN.md section 4).
 # Usage: scripts/ensure_data.sh VENV_PYTHON
 set -eu
 py="$1"

@@ -16,7 +16,7 @@ from mxnet.gluon.data.vision import transforms
 from gluon_resnet import data, idx
 from gluon_resnet.data import DatasetError, DatasetNotFound, batches, epoch_order
 
-# DESIGN.md section 4, copied here so the test does not trust the module's own table.
+# docs/DESIGN.md section 4, copied here so the test does not trust the module's own table.
 SHA256 = {
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",

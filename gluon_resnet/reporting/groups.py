@@ -11,7 +11,7 @@ from ..orderings import ORDERINGS
 
 PAPER_ORDER = list(ORDERINGS)  # (a) to (e): the order of He et al.'s Fig. 4
 REACH = 0.90  # "epochs to reach 90 % test accuracy"
-LAST_K = 3  # the steadier statistic of DESIGN.md section 3: mean of the last three epochs
+LAST_K = 3  # the steadier statistic of docs/DESIGN.md section 3: mean of the last three epochs
 
 
 @dataclass
