@@ -17,6 +17,7 @@ import itertools
 from typing import Callable, Iterable
 
 import mxnet as mx
+import numpy as np
 from mxnet import autograd, gluon
 from mxnet import init as initializers
 from mxnet.gluon import nn
@@ -35,14 +36,11 @@ class _Averager:
     """Exact mean, over the batches seen, of one BatchNorm layer's batch mean and variance."""
 
     def __init__(self, layer: nn.BatchNorm) -> None:
-        axis = layer._kwargs["axis"]
-        self.layer, self.axis, self.count = layer, axis, 0
+        self.layer, self.axis, self.count = layer, layer._kwargs["axis"], 0
         self.mean = self.var = None
 
     def __call__(self, block: nn.BatchNorm, inputs: tuple, output) -> None:
-        x = inputs[0].astype("float32")
-        axes = tuple(a for a in range(x.ndim) if a != self.axis % x.ndim)
-        mean, var = x.mean(axis=axes), x.var(axis=axes)  # biased, as MXNet's running_var
+        mean, var = _batch_moments(inputs[0], self.axis)
         self.count += 1
         if self.mean is None:
             self.mean, self.var = mean, var
@@ -52,8 +50,24 @@ class _Averager:
 
     def store(self) -> None:
         """Write the averages into the layer's running statistics."""
-        self.layer.running_mean.set_data(self.mean.astype(self.layer.running_mean.dtype))
-        self.layer.running_var.set_data(self.var.astype(self.layer.running_var.dtype))
+        for param, value in ((self.layer.running_mean, self.mean),
+                             (self.layer.running_var, self.var)):
+            if isinstance(value, np.ndarray):
+                value = mx.np.array(value, ctx=param.list_ctx()[0])
+            param.set_data(value.astype(param.dtype))
+
+
+def _batch_moments(x, axis: int):
+    """One batch's mean and biased variance (MXNet's running_var estimator) per channel. On
+    the CPU in float64 numpy: MXNet's own reductions took 70 times as long there (147 ms
+    against 2 ms for a 128x16x28x28 batch, one thread), enough to make precise evaluation
+    cost more than the epoch's training on the 110-layer net."""
+    axes = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
+    if x.ctx.device_type == "cpu":
+        a = x.asnumpy().astype(np.float64)
+        return a.mean(axis=axes), a.var(axis=axes)
+    x = x.astype("float32")
+    return x.mean(axis=axes), x.var(axis=axes)
 
 
 class Twin:
