@@ -258,6 +258,13 @@ def write_report(root: Path) -> Path:
     return path
 
 
+def side_folders(experiment_dir: Path, profiles: tuple[str, ...]) -> list[Path]:
+    """An experiment's folders of runs kept apart from its profiles' (archived runs of an
+    earlier protocol or metric, pilots), so that no report mixes them with today's."""
+    return [p.parent for p in sorted(Path(experiment_dir).glob("*/experiment.json"))
+            if p.parent.name not in profiles]
+
+
 def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], None]) -> bool:
     """Rebuild the report and the index; False (and why) when that failed. A report bug
     never stops the training suite: the runs on disk matter more."""

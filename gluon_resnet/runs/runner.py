@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..reporting.decide import Analysis
 from ..reporting.plan_lock import PlanChanged, check, read_lock
 from ..reporting.groups import group_key
-from ..reporting.report import refresh_reports
+from ..reporting.report import refresh_reports, side_folders
 from ..reporting.verdicts import Decided, decide_store, open_comparisons
 from ..store import RunStore
 from .executors import Executor, gpu_count
@@ -96,6 +96,9 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
         print(f"{exp.name}/{profile}: {len(runs)} runs -> {store.root}", flush=True)
         counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
                           fresh=fresh)
+    if report_only:  # the experiment's archived runs and pilots: rebuilt too, each alone
+        for root in side_folders(store.root.parent, tuple(exp.profiles)):
+            refresh_reports(RunStore(root), results_dir, print)
     if not store.runs_dir.exists():
         print(f"{exp.name}/{profile}: no runs on disk under {store.root}, no report")
         return True
