@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from .. import rules
 from ..config import RunConfig, check_field, coerce, describe_type
 from ..reporting.decide import Analysis
 from .experiment import PROFILES, Experiment, Profile
@@ -77,14 +78,20 @@ class _Where:
         return value
 
     def field(self, name: str, value: Any, key: str) -> Any:
+        """One RunConfig value: its type (config.coerce), then its range (rules.py)."""
         try:
             check_field(name)
-            return coerce(name, value)
+            value = coerce(name, value)
         except ValueError:
             if name not in RunConfig.__dataclass_fields__:
                 raise self.error(key, "a RunConfig field: "
                                  + ", ".join(RunConfig.__dataclass_fields__)) from None
             raise self.error(key, describe_type(name), value) from None
+        try:
+            rules.check(name, value)
+        except ValueError as e:
+            raise ExperimentFileError(f"{self.path}: key {key!r}: {e}") from None
+        return value
 
     def config(self, table: dict, prefix: str) -> RunConfig:
         fields = {k: self.field(k, v, f"{prefix}.{k}") for k, v in table.items()}
