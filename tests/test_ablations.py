@@ -11,6 +11,7 @@ import sys
 import pandas as pd
 import pytest
 
+from experiments import find
 from gluon_resnet.config import FIELDS, RunConfig, coerce, parse_value
 from gluon_resnet.rules import RULES
 from gluon_resnet.runs.experiment_file import ExperimentFileError, load_experiment_file
@@ -170,6 +171,18 @@ BAD_FILES = [
      "key 'profiles.smoke.overrides.epochs': epochs must be >= 1, got 0"),
     ("name = 'x'\n[profiles.quick.grid]\nlr_factor = [0.1, -1.0]\n",
      "key 'profiles.quick.grid.lr_factor': lr_factor must be > 0, got -1.0"),
+    ("name = '../../escape'\n", "key 'name': expected a plain folder name"),
+    ("name = '/tmp/abs'\n", "key 'name': expected a plain folder name"),
+    ("name = '..'\n", "key 'name': expected a plain folder name"),
+    ("name = 'x'\n[analysis]\nmargin = 'big'\n", "key 'analysis.margin': expected a number, got 'big'"),
+    ("name = 'x'\n[analysis]\npaired = 'false'\n",
+     "key 'analysis.paired': expected true or false, got 'false'"),
+    ("name = 'x'\n[analysis]\nmin_seeds = 2.5\n", "key 'analysis.min_seeds': expected an integer"),
+    ("name = 'x'\n[profiles.smoke.analysis]\nmax_seeds = true\n",
+     "key 'profiles.smoke.analysis.max_seeds': expected an integer, got True"),
+    ("name = 'x'\n[analysis]\nmax_seeds = 100000\n", "max_seeds must be at most 1000"),
+    ("name = 'x'\n[grid]\nseed = [" + ",".join(map(str, range(1001))) + "]\n",
+     "key 'grid.seed': expected at most 1,000 seeds, got 1001"),
 ]
 
 
@@ -180,6 +193,17 @@ def test_malformed_files_name_the_file_key_and_expectation(tmp_path, text, messa
     with pytest.raises(ExperimentFileError) as err:
         load_experiment_file(path)
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_a_binary_file_is_named_and_a_built_in_name_refused(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_bytes(b"name = 'x'\n\xf0\x28\x8c\x28\x00")
+    with pytest.raises(ExperimentFileError, match=re.escape(f"{path}: not a text file")):
+        load_experiment_file(path)
+    path.write_text("name = 'orderings'\n")
+    load_experiment_file(path)  # by itself a fine name; beside the built-ins, not
+    with pytest.raises(ExperimentFileError, match="'orderings' is a built-in experiment"):
+        find(str(path))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -213,13 +237,17 @@ def test_help_shows_two_examples_of_each_new_option():
         assert sum(line.lstrip().startswith(option) for line in examples.splitlines()) >= 2
 
 
-@pytest.mark.parametrize("args", [
-    ["--set", "lr=inf"], ["--set", "lr_factor=-1", "--set", "schedule=step", "--set", "lr_steps=1"],
-    ["--experiment", "BAD_TOML"]])
-def test_out_of_range_values_train_and_write_nothing(tmp_path, args):
-    """Without --list: refused before any run starts, and the results folder stays absent."""
+@pytest.mark.parametrize("args, toml", [
+    (["--set", "lr=inf"], ""),
+    (["--set", "lr_factor=-1", "--set", "schedule=step", "--set", "lr_steps=1"], ""),
+    (["--experiment", "BAD_TOML"], "name = 'bad'\n[base]\nlr = inf\n"),
+    (["--experiment", "BAD_TOML"], "name = '../escape'\n"),
+    (["--experiment", "BAD_TOML"], "name = 'orderings'\n")])
+def test_bad_values_and_names_train_and_write_nothing(tmp_path, args, toml):
+    """Without --list: refused before any run starts, and the results folder stays absent
+    (a name with '..' wrote beside it, a built-in's name into the built-in's folder)."""
     bad = tmp_path / "bad.toml"
-    bad.write_text("name = 'bad'\n[base]\nlr = inf\n")
+    bad.write_text(toml)
     results = tmp_path / "results"
     proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
                            "--results-dir", str(results),
@@ -227,3 +255,4 @@ def test_out_of_range_values_train_and_write_nothing(tmp_path, args):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()[-1]) > 0 and not results.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
