@@ -80,6 +80,9 @@ def grid_of(args: argparse.Namespace) -> tuple[dict, dict, dict, dict]:
     for flag, field in AXIS_FLAGS:
         if getattr(args, flag) and (field in sets or field in grids):
             raise ValueError(f"--{flag} and --set/--grid {field}=... both set {field}: use one")
+    if args.until_decided and "seed" in {**sets, **grids}:
+        raise ValueError("--until-decided chooses the seeds itself (0, 1, ... until decided): "
+                         "not with --set/--grid seed=...")
     both = sorted(set(sets) & set(grids))
     if both:
         raise ValueError(f"--set and --grid both set {both[0]}: use one")

@@ -216,6 +216,8 @@ def test_a_binary_file_is_named_and_a_built_in_name_refused(tmp_path):
     (["--set", "lr_factor=-1", "--set", "schedule=step", "--set", "lr_steps=1"],
      "lr_factor must be > 0, got -1.0"),
     (["--grid", "momentum=0,1.5"], "momentum must be in [0, 1), got 1.5"),
+    (["--grid", "lr=0.1,0.2", "--grid", "lr=0.3"],
+     "--grid lr is given twice: list every value in one, e.g. --grid lr=0.1,0.2,0.3"),
     (["--grid", "momentum="], "give at least one value"),
     (["--grid", "ordering=v9"], "unknown ordering 'v9'; valid orderings: conv_bn_relu"),
     (["--orderings", "conv_bn_relu", "--grid", "ordering=bn_relu_conv"], "both set ordering"),

@@ -126,6 +126,8 @@ def test_the_loop_stops_at_the_cap_when_nothing_separates(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["--max-seeds", "4"], "--max-seeds caps --until-decided"),
     (["--until-decided", "--seeds", "0-3"], "not with --seeds"),
+    (["--until-decided", "--set", "seed=7"], "not with --set/--grid seed=..."),
+    (["--until-decided", "--grid", "seed=1,2"], "not with --set/--grid seed=..."),
     (["--until-decided", "--max-seeds", "0"], "--max-seeds must be between 2 and 1000"),
     (["--until-decided", "--max-seeds", "100000"], "--max-seeds must be between 2 and 1000"),
 ])
