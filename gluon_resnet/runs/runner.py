@@ -20,7 +20,7 @@ from ..store import RunStore
 from .executors import Executor, gpu_count
 from .experiment import Experiment, expand
 from .jobs import Tally, make_jobs
-from .plan import list_runs, list_seed_plan
+from .plan import list_runs, list_seed_plan, plan
 
 
 def resolve_profile(profile: str, executor: Optional[Executor] = None,
@@ -123,17 +123,28 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
     record_definition(exp, profile, store, source, analysis)
     decided = [] if fresh else decide_store(store, analysis, extras=False)[1]
     failures, max_seeds = 0, analysis.max_seeds
+    replayed: list[int] = []  # rounds found whole on disk, not yet said
     for seed in range(max_seeds):
         grid = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
         runs = still_deciding(grid, decided)
-        settled = "" if len(runs) == len(grid) else (
-            f", {len(grid) - len(runs)} left out: their comparisons are decided")
-        log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs{settled}; "
-            f"at most {max_seeds} rounds) -> {store.root}")
-        counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
-                          fresh=fresh, log=log)
-        failures += counts["failed"] + counts["lost"]
+        if not fresh and all(p.state == "done" for p in plan(store, runs)):
+            replayed.append(seed)  # nothing to train: decided again below, said once
+        else:
+            say_replayed(replayed, f"{exp.name}/{profile}", log)
+            replayed = []
+            settled = "" if len(runs) == len(grid) else (
+                f", {len(grid) - len(runs)} left out: their comparisons are decided")
+            log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs"
+                f"{settled}; at most {max_seeds} rounds) -> {store.root}")
+            counts = run_grid(runs, store, executor, results_dir=results_dir,
+                              data_dir=data_dir, fresh=fresh, log=log)
+            failures += counts["failed"] + counts["lost"]
         _, decided = decide_store(store, analysis)
+        last = not decided or not open_comparisons(decided) or seed + 1 == max_seeds
+        if replayed and not last:
+            continue
+        say_replayed(replayed, f"{exp.name}/{profile}", log)
+        replayed = []
         if not decided:
             log(f"{exp.name}/{profile}: no comparison with {analysis.baseline} can be made "
                 "(no completed baseline and variant with the same other settings): stopping")
@@ -145,6 +156,15 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
             f"{len(open_comparisons(decided))} comparison(s) undecided (see the report)")
     reported = refresh_reports(store, results_dir, log)
     return decided, reported and not failures
+
+
+def say_replayed(seeds: list[int], name: str, log: Callable[[str], None]) -> None:
+    """One line for rounds whose runs were all on disk (a rerun replays them silently)."""
+    if not seeds:
+        return
+    rounds = (f"round {seeds[0] + 1} (seed {seeds[0]})" if len(seeds) == 1 else
+              f"rounds {seeds[0] + 1}-{seeds[-1] + 1} (seeds {seeds[0]}-{seeds[-1]})")
+    log(f"{name}: {rounds} already on disk: nothing to train")
 
 
 def still_deciding(runs: list[RunConfig], decided: list[Decided]) -> list[RunConfig]:
