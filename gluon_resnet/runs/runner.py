@@ -80,14 +80,18 @@ def planned_analysis(exp: Experiment, profile: str, store: RunStore,
 def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: RunStore, *,
                    executor: Optional[Executor], results_dir: Path, source: str,
                    data_dir: Optional[str] = None, fresh: bool = False,
-                   list_only: bool = False, report_only: bool = False) -> bool:
+                   list_only: bool = False, report_only: bool = False,
+                   until_decided: str = "run_all.py --until-decided") -> bool:
     """One experiment x profile as the command line asks: list, train + report, or report.
-    False when a run failed or was lost, or the report could not be written."""
+    False when a run failed or was lost, or the report could not be written.
+    `until_decided`: the command that would continue this folder, for --list to show."""
     if list_only:
         device = "gpu" if (executor.gpu_count() if executor else gpu_count()) else "cpu"
         per_group = list_runs(runs, store, results_dir, device,
                               workers=getattr(executor, "workers", 1), fresh=fresh)
-        list_seed_plan(store, planned_analysis(exp, store.profile, store), per_group)
+        analysis = planned_analysis(exp, store.profile, store)
+        list_seed_plan(store, analysis, per_group,
+                       f"{until_decided} --max-seeds {analysis.max_seeds}")
         return True
     counts = {}
     if not report_only:
