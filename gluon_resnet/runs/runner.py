@@ -96,7 +96,9 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
     counts = {}
     if not report_only:
         planned_analysis(exp, profile, store)
-        record_definition(exp, profile, store, source)
+        if fresh or any(p.state != "done" for p in plan(store, runs)):
+            record_definition(exp, profile, store, source)  # a call that trains nothing
+            # writes nothing tracked: a fresh clone's `make run` leaves its tree clean
         print(f"{exp.name}/{profile}: {len(runs)} runs -> {store.root}", flush=True)
         counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
                           fresh=fresh)
