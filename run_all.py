@@ -4,6 +4,7 @@ every option with examples."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from dataclasses import replace
@@ -80,6 +81,9 @@ def grid_of(args: argparse.Namespace) -> tuple[dict, dict, dict, dict]:
     for flag, field in AXIS_FLAGS:
         if getattr(args, flag) and (field in sets or field in grids):
             raise ValueError(f"--{flag} and --set/--grid {field}=... both set {field}: use one")
+    if args.until_decided and "seed" in {**sets, **grids}:
+        raise ValueError("--until-decided chooses the seeds itself (0, 1, ... until decided): "
+                         "not with --set/--grid seed=...")
     both = sorted(set(sets) & set(grids))
     if both:
         raise ValueError(f"--set and --grid both set {both[0]}: use one")
@@ -146,6 +150,23 @@ def _seeds_to_plan(args, exp, profile: str, axes: dict) -> dict:
     return {**axes, "seed": tuple(range(cap))}
 
 
+# Options of a --list call that the --until-decided call continuing its folder keeps.
+KEPT_OPTIONS = ("--orderings", "--archs", "--epochs", "--set", "--grid", "--data-dir",
+                "--results-dir")
+
+
+def continue_command(argv: list[str] | None, source: str, profile: str) -> str:
+    """`python run_all.py ... --until-decided` for this experiment's folder: the call's
+    grid and folder options, its profile resolved (--max-seeds is added by the caller)."""
+    words, given = ["python", "run_all.py", "--experiment", source, "--profile", profile], list(
+        sys.argv[1:] if argv is None else argv)
+    for i, word in enumerate(given):
+        flag, eq, value = word.partition("=")
+        if flag in KEPT_OPTIONS:
+            words += [flag, value] if eq else given[i:i + 2]
+    return shlex.join(words + ["--until-decided"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 all well, 1 a run failed or a file could not be written, 2 a usage
     mistake, 130 interrupted (everything finished so far is kept and resumes)."""
@@ -180,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
                                         overrides=overrides, **common)[1]
             else:
                 ok &= run_experiment(exp, profile, runs, store, executor=executor,
-                                     list_only=args.list, report_only=args.report_only, **common)
+                                     list_only=args.list, report_only=args.report_only,
+                                     until_decided=continue_command(argv, source, profile),
+                                     **common)
         if not ok:
             print("error: some runs failed or a report could not be written (see above); "
                   "run the same command again to retry them", file=sys.stderr)

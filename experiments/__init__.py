@@ -13,7 +13,7 @@ EXPERIMENTS = {
 def find(name: str) -> Experiment:
     """A built-in experiment by name, or the one a .toml file defines; ValueError otherwise."""
     if name.endswith(".toml"):
-        return load_experiment_file(name)
+        return load_experiment_file(name, reserved=EXPERIMENTS)
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; valid experiments: "
                          f"{', '.join((*EXPERIMENTS, 'all'))}, or a path to a .toml file")

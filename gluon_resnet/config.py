@@ -8,15 +8,9 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .blocks import SHORTCUTS
-from .nets import check_arch, check_zero_pad
-from .orderings import PROJECTION_INPUTS, check_ordering
-
-# Valid names live next to what they name (ORDERINGS in orderings.py, ARCHS in
-# nets.py); these two are protocol options only this module validates.
-INITS = ("xavier", "msra")
-SCHEDULES = ("constant", "step", "cosine")
-WARMUPS = ("constant", "linear")
+from . import rules
+from .nets import check_zero_pad
+from .rules import INITS, SCHEDULES, WARMUPS  # noqa: F401  (re-exported: the valid names)
 
 
 @dataclass(frozen=True)
@@ -63,38 +57,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # JSON, TOML and the CLI give loose types
-            object.__setattr__(self, f.name, coerce(f.name, getattr(self, f.name)))
-        check_arch(self.arch)
-        check_ordering(self.ordering)
-        _choice("init", self.init, INITS)
-        _choice("projection_input", self.projection_input, PROJECTION_INPUTS)
-        _choice("shortcut", self.shortcut, SHORTCUTS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("warmup", self.warmup, WARMUPS)
-        _positive("width", self.width)
+            value = coerce(f.name, getattr(self, f.name))
+            rules.check(f.name, value)  # every field's range, in one table (rules.py)
+            object.__setattr__(self, f.name, value)
         if self.shortcut == "zero_pad":
             check_zero_pad(self.arch, self.width)
-        _positive("size", self.size)
-        _positive("lr", self.lr)
-        _positive("batch_size", self.batch_size)
-        _positive("epochs", self.epochs)
-        _positive("warmup_lr", self.warmup_lr)
-        if self.precise_bn_batches < 0:
-            raise ValueError(f"precise_bn_batches must be >= 0, got {self.precise_bn_batches}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        if self.warmup_until_error is not None and not 0 < self.warmup_until_error < 1:
-            raise ValueError("warmup_until_error must be a training error between 0 and 1 "
-                             f"(He et al.: 0.8), got {self.warmup_until_error}")
-        for name in ("train_per_class", "test_per_class"):
-            value = getattr(self, name)
-            if value is not None:
-                _positive(name, value)
-        if self.momentum < 0 or self.weight_decay < 0:
-            raise ValueError("momentum and weight_decay must be >= 0, "
-                             f"got {self.momentum} and {self.weight_decay}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
 
     @property
     def run_id(self) -> str:
@@ -121,16 +88,6 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **changes)
-
-
-def _choice(name: str, value: str, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid {name}s: {', '.join(sorted(valid))}")
-
-
-def _positive(name: str, value) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))

@@ -289,10 +289,16 @@ def _train_epochs(s: Session, store: RunStore, record: dict, progress: bool,
             warming = warming_up(s.cfg, [e["train_acc"] for e in record["epochs"]])
             entry = run_epoch(s, epoch, bar.update, warming)
             bar.done(entry)
-        records.add_epoch(record, entry, wall())
+        # The record claims the epoch only once its checkpoint is committed: a stop while
+        # checkpointing (Ctrl-C right after the epoch line) leaves it at the last checkpoint,
+        # from which the next call resumes, never one epoch ahead of it.
+        claimed = {**record, "epochs": [*record["epochs"]]}
+        records.add_epoch(claimed, entry, wall())
+        if claimed["status"] != "diverged":  # a diverged run ends here: nothing to resume
+            checkpoint.save(s.net, s.trainer, store, claimed)
+        record.update(claimed)
         if record["status"] == "diverged":
             break
-        checkpoint.save(s.net, s.trainer, store, record)
         store.write(record)
     records.finish(record, wall())
     store.write(record)

@@ -3,13 +3,17 @@ experiment files, and the CSV tables beside every report, on real (smoke) runs."
 from __future__ import annotations
 
 import json
+import math
+import re
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from gluon_resnet.config import RunConfig, coerce, parse_value
+from experiments import find
+from gluon_resnet.config import FIELDS, RunConfig, coerce, parse_value
+from gluon_resnet.rules import RULES
 from gluon_resnet.runs.experiment_file import ExperimentFileError, load_experiment_file
 from gluon_resnet.runs.overrides import as_text, parse_grid, parse_set, split_values
 from gluon_resnet.store import RunStore
@@ -53,6 +57,30 @@ def test_config_checks_types_from_json_and_toml():
         with pytest.raises(ValueError, match=f"{field} expects"):
             RunConfig(**{field: bad})
     assert coerce("final_bn_relu", None) is None
+
+
+@pytest.mark.parametrize("field, bad, message", [
+    ("lr", math.inf, "lr must be a finite number, got inf"),
+    ("momentum", math.nan, "momentum must be a finite number, got nan"),
+    ("momentum", 1.0, "momentum must be in [0, 1), got 1.0"),
+    ("width", math.inf, "width must be a finite number, got inf"),
+    ("width", 1e9, "width must be in (0, 64]"),
+    ("lr_factor", -1.0, "lr_factor must be > 0, got -1.0"),
+    ("weight_decay", -0.1, "weight_decay must be >= 0"),
+    ("lr_steps", (0, 3), "lr_steps must be >= 1"),
+    ("warmup_lr", math.nan, "warmup_lr must be a finite number"),
+    ("warmup_until_error", math.inf, "warmup_until_error must be a finite number"),
+    ("seed", 2**40, "seed must be in [0, 2,147,483,648)"),
+    ("size", 0, "size must be in [1, 1,024]"),
+])
+def test_every_field_is_range_checked_in_one_place(field, bad, message):
+    """rules.RULES covers every field; RunConfig applies it to values from code, and the
+    command line and TOML files reach the same check (below)."""
+    assert set(RULES) == set(FIELDS)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RunConfig(**{field: bad})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RunConfig.from_dict({**RunConfig().to_dict(), field: bad})  # a record's JSON
 
 
 def test_grid_splitting_respects_brackets():
@@ -135,6 +163,26 @@ BAD_FILES = [
     ("name = 'x'\n[analysis]\nbaseline = 'v2'\n", "baseline 'v2' is not among the orderings"),
     ("name = 'x'\n[analysis]\nmargin = -1\n", "margin must be >= 0"),
     ("name = 'x'\n[base\n", "not valid TOML"),
+    ("name = 'x'\n[base]\nlr = inf\n", "key 'base.lr': lr must be a finite number, got inf"),
+    ("name = 'x'\n[base]\nmomentum = nan\n", "key 'base.momentum': momentum must be a finite"),
+    ("name = 'x'\n[grid]\nordering = ['nonsense']\n",
+     "key 'grid.ordering': unknown ordering 'nonsense'; valid orderings: conv_bn_relu"),
+    ("name = 'x'\n[profiles.smoke]\noverrides = {epochs = 0}\n",
+     "key 'profiles.smoke.overrides.epochs': epochs must be >= 1, got 0"),
+    ("name = 'x'\n[profiles.quick.grid]\nlr_factor = [0.1, -1.0]\n",
+     "key 'profiles.quick.grid.lr_factor': lr_factor must be > 0, got -1.0"),
+    ("name = '../../escape'\n", "key 'name': expected a plain folder name"),
+    ("name = '/tmp/abs'\n", "key 'name': expected a plain folder name"),
+    ("name = '..'\n", "key 'name': expected a plain folder name"),
+    ("name = 'x'\n[analysis]\nmargin = 'big'\n", "key 'analysis.margin': expected a number, got 'big'"),
+    ("name = 'x'\n[analysis]\npaired = 'false'\n",
+     "key 'analysis.paired': expected true or false, got 'false'"),
+    ("name = 'x'\n[analysis]\nmin_seeds = 2.5\n", "key 'analysis.min_seeds': expected an integer"),
+    ("name = 'x'\n[profiles.smoke.analysis]\nmax_seeds = true\n",
+     "key 'profiles.smoke.analysis.max_seeds': expected an integer, got True"),
+    ("name = 'x'\n[analysis]\nmax_seeds = 100000\n", "max_seeds must be at most 1000"),
+    ("name = 'x'\n[grid]\nseed = [" + ",".join(map(str, range(1001))) + "]\n",
+     "key 'grid.seed': expected at most 1,000 seeds, got 1001"),
 ]
 
 
@@ -147,10 +195,29 @@ def test_malformed_files_name_the_file_key_and_expectation(tmp_path, text, messa
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
 
 
+def test_a_binary_file_is_named_and_a_built_in_name_refused(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_bytes(b"name = 'x'\n\xf0\x28\x8c\x28\x00")
+    with pytest.raises(ExperimentFileError, match=re.escape(f"{path}: not a text file")):
+        load_experiment_file(path)
+    path.write_text("name = 'orderings'\n")
+    load_experiment_file(path)  # by itself a fine name; beside the built-ins, not
+    with pytest.raises(ExperimentFileError, match="'orderings' is a built-in experiment"):
+        find(str(path))
+
+
 @pytest.mark.parametrize("args, message", [
     (["--set", "lr=fast"], "lr expects a number, got 'fast'"),
     (["--set", "lrr=1"], "unknown config field 'lrr'; valid fields:"),
     (["--set", "lr=-1"], "lr must be > 0"),
+    (["--set", "lr=inf"], "lr must be a finite number, got inf"),
+    (["--set", "momentum=nan"], "momentum must be a finite number, got nan"),
+    (["--set", "width=inf"], "width must be a finite number, got inf"),
+    (["--set", "lr_factor=-1", "--set", "schedule=step", "--set", "lr_steps=1"],
+     "lr_factor must be > 0, got -1.0"),
+    (["--grid", "momentum=0,1.5"], "momentum must be in [0, 1), got 1.5"),
+    (["--grid", "lr=0.1,0.2", "--grid", "lr=0.3"],
+     "--grid lr is given twice: list every value in one, e.g. --grid lr=0.1,0.2,0.3"),
     (["--grid", "momentum="], "give at least one value"),
     (["--grid", "ordering=v9"], "unknown ordering 'v9'; valid orderings: conv_bn_relu"),
     (["--orderings", "conv_bn_relu", "--grid", "ordering=bn_relu_conv"], "both set ordering"),
@@ -170,3 +237,24 @@ def test_help_shows_two_examples_of_each_new_option():
     examples = proc.stdout.split("ablations without editing the package:")[1]
     for option in ("--set ", "--grid ", "--experiment "):
         assert sum(line.lstrip().startswith(option) for line in examples.splitlines()) >= 2
+
+
+@pytest.mark.parametrize("args, toml", [
+    (["--set", "lr=inf"], ""),
+    (["--set", "lr_factor=-1", "--set", "schedule=step", "--set", "lr_steps=1"], ""),
+    (["--experiment", "BAD_TOML"], "name = 'bad'\n[base]\nlr = inf\n"),
+    (["--experiment", "BAD_TOML"], "name = '../escape'\n"),
+    (["--experiment", "BAD_TOML"], "name = 'orderings'\n")])
+def test_bad_values_and_names_train_and_write_nothing(tmp_path, args, toml):
+    """Without --list: refused before any run starts, and the results folder stays absent
+    (a name with '..' wrote beside it, a built-in's name into the built-in's folder)."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(toml)
+    results = tmp_path / "results"
+    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
+                           "--results-dir", str(results),
+                           *[str(bad) if a == "BAD_TOML" else a for a in args]],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()[-1]) > 0 and not results.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]

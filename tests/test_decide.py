@@ -196,6 +196,55 @@ def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
     assert max(rates.values()) > ALPHA - 0.005, f"worst case far from alpha: {rates}"
 
 
+def test_caps_past_the_simulation_take_no_longer():
+    """A cap of 1,000 costs what a cap of SIM_LOOKS does: the looks past it are bounded, not
+    simulated (--max-seeds 1000 took 46 s a round, 100,000 never finished)."""
+    for kind in ("paired", "welch"):
+        S.sequential_p(0.01, kind, 3, S.SIM_LOOKS)  # the simulation, cached
+        start = time.perf_counter()
+        p = S.sequential_p(0.01, kind, 3, 1000)
+        level = S._nominal_level(kind, 3, 1000, ALPHA / 4)
+        assert time.perf_counter() - start < 1.0
+        assert p == 1.0 and 0 < level < ALPHA / 4 / (1000 - S.SIM_LOOKS)
+        assert S.sequential_p(level, kind, 3, 1000) <= ALPHA / 4
+    assert S.sequential_p(1e-6, "paired", 40, 1000) == pytest.approx(961e-6)  # Bonferroni
+
+
+def test_the_bound_past_the_simulation_is_conservative():
+    """F over 3..40 looks simulated afresh (another seed, fewer draws): the bound is above it."""
+    exact = S._null_running_min(False, 3, 40, 40_000, keep=False)[0]
+    f = np.searchsorted(exact, GRID, side="right") / exact.size
+    bound = np.array([S.sequential_p(q, "paired", 3, 40) for q in GRID])
+    mc = 4 * np.sqrt(f * (1 - f) / exact.size)
+    assert np.all(bound >= f - mc), f"bound below the exact F: {bound - f}"
+
+
+@pytest.mark.parametrize("kind, ratios", [("paired", (1.0,)), ("welch", (1.0, 3.0, 12.0, 1e6))])
+def test_error_rate_holds_at_a_cap_past_the_simulation(kind, ratios):
+    """Single comparisons under the null, looked at after every seed from 3 to 45 (15 looks
+    past SIM_LOOKS): rejecting when the repeated p-value is <= alpha happens in at most alpha
+    of them, for the Welch kinds at sd ratios across SD_RATIOS (the bound's uniform-p
+    assumption checked there)."""
+    cap, n_sims, rng = 45, 40_000, np.random.default_rng(71)
+    level = S._nominal_level(kind, 3, cap, ALPHA)
+    assert S.sequential_p(level, kind, 3, cap) <= ALPHA
+    rates = {}
+    for ratio in ratios:
+        a = rng.standard_normal((n_sims, cap))
+        b = ratio * rng.standard_normal((n_sims, cap)) if kind == "welch" else None
+        min_p = np.ones(n_sims)
+        for n in range(3, cap + 1):
+            if kind == "paired":
+                est, se, df = a[:, :n].mean(1), a[:, :n].std(1, ddof=1) / np.sqrt(n), n - 1.0
+            else:
+                est, se, df = S._welch(a[:, :n].mean(1), a[:, :n].var(1, ddof=1), n,
+                                       b[:, :n].mean(1), b[:, :n].var(1, ddof=1), n)
+            min_p = np.minimum(min_p, S._p_diff(est, se, df))
+        rates[ratio] = float(np.mean(min_p <= level))
+    print(f"{kind}, looks 3..{cap}: rejection rate by sd ratio {rates}")
+    assert max(rates.values()) <= _bound(ALPHA, n_sims), rates
+
+
 def test_re_exports_and_bad_arguments():
     assert D.sequential_p is S.sequential_p and D.holm is S.holm
     assert D.look_schedule is S.look_schedule

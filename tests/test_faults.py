@@ -86,6 +86,37 @@ def test_interrupt_before_the_checkpoint_is_restored_keeps_the_history(
     assert comparable(final) == comparable(reference)
 
 
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_ctrl_c_while_checkpointing_leaves_the_record_at_the_checkpoint(
+        small_data, tmp_path, monkeypatch, reference, epoch):
+    """SIGINT right after an epoch line, as its checkpoint is written: the record claimed the
+    epoch (one ahead of the checkpoint) and the resume said 'no usable checkpoint ...
+    starting again from epoch 1'; now it stays at the last checkpoint and resumes from it."""
+    store, real = RunStore(tmp_path / "e" / "p"), checkpoint.save
+
+    def save(net, trainer, store_, record):
+        if len(record["epochs"]) == epoch:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered here
+        return real(net, trainer, store_, record)
+    monkeypatch.setattr(checkpoint, "save", save)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            engine.train_run(CFG, store, small_data, progress=False, log=lambda line: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        monkeypatch.undo()
+    stopped = store.load(CFG.run_id)
+    meta = checkpoint.load_meta(store.checkpoint_dir(CFG.run_id))
+    assert stopped["status"] == "interrupted" and len(stopped["epochs"]) == epoch - 1
+    assert (meta["epoch"] if meta else 0) == epoch - 1
+    lines: list[str] = []
+    final = engine.train_run(CFG, store, small_data, progress=False, log=lines.append)
+    assert not any("no usable checkpoint" in line for line in lines), lines
+    assert epoch == 1 or f"resuming after epoch {epoch - 1}" in lines[0]
+    assert comparable(final) == comparable(reference)
+
+
 def test_truncated_checkpoint_is_named_and_the_run_starts_over(
         small_data, tmp_path, monkeypatch, reference):
     store = RunStore(tmp_path / "e" / "p")

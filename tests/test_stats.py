@@ -92,3 +92,14 @@ def test_degenerate_inputs():
                                      (0.04996, "p = 0.04996"), (0.0504, "p = 0.05")])
 def test_format_p_never_rounds_across_alpha(p, text):
     assert format_p(p) == text
+
+
+def test_nearly_identical_values_warn_nothing():
+    """Runs at chance differ by float noise: scipy's ttest_ind warned 'Precision loss ...'
+    (with its source line) into normal output; the p now comes from se and df."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = welch([0.123456789] * 3, [0.123456789, 0.123456789, 0.12345678900000002])
+        assert 0 < c.p <= 1

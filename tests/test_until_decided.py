@@ -49,7 +49,10 @@ def test_interrupted_loop_resumes_without_retraining(capped):
     before = {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")}
     proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--until-decided",
                    "--max-seeds", "3", results=results)
-    assert proc.stdout.count("skipped") == 6 and "training" not in proc.stdout
+    assert "training" not in proc.stdout and "skipped" not in proc.stdout
+    # the replayed rounds are said once, with the state after the last (no per-round echo)
+    assert "rounds 1-3 (seeds 0-2) already on disk: nothing to train" in proc.stdout
+    assert "after 1 round(s)" not in proc.stdout and proc.stdout.count("after 3 round(s)") == 1
     assert {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")} == before
 
 
@@ -126,6 +129,8 @@ def test_the_loop_stops_at_the_cap_when_nothing_separates(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["--max-seeds", "4"], "--max-seeds caps --until-decided"),
     (["--until-decided", "--seeds", "0-3"], "not with --seeds"),
+    (["--until-decided", "--set", "seed=7"], "not with --set/--grid seed=..."),
+    (["--until-decided", "--grid", "seed=1,2"], "not with --set/--grid seed=..."),
     (["--until-decided", "--max-seeds", "0"], "--max-seeds must be between 2 and 1000"),
     (["--until-decided", "--max-seeds", "100000"], "--max-seeds must be between 2 and 1000"),
 ])
@@ -209,3 +214,27 @@ def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capp
     proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--report-only", results=tmp_path)
     report = (copy / "report.md").read_text()
     assert "planned looks at 3..3 seeds" in report and "locked at the first look" in report
+
+
+def test_list_states_the_folders_cap_and_the_command_that_continues_it(tmp_path):
+    """A folder locked with a cap of 5 by --until-decided, 3 noisy seeds on disk: --list
+    counts the rounds up to 5 and prints the command that continues this folder (it said
+    'run_all.py --until-decided', which ignored the folder and its options)."""
+    from gluon_resnet.reporting import plan_lock
+    from gluon_resnet.runs.experiment import expand
+    from gluon_resnet.runs.runner import record_definition
+
+    exp, results = EXPERIMENTS["orderings"], tmp_path / "results"
+    store = RunStore(results / "orderings" / "smoke")
+    analysis = exp.analysis_for("smoke", max_seeds=5)
+    record_definition(exp, "smoke", store, "orderings", analysis)
+    plan_lock.lock(store.root, analysis)  # as the loop's first look did
+    rng = np.random.default_rng(4)
+    for cfg in expand(exp, "smoke", axes={"ordering": ("conv_bn_relu", "bn_relu_conv"),
+                                          "seed": (0, 1, 2)}):
+        store.write(fake_record(cfg, 0.8 + rng.normal(0, 0.05)))
+    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--set", "lr=0.05", "--list",
+                   results=results)
+    assert "all of them: 2 more round(s)" in proc.stdout and "(cap 5;" in proc.stdout, proc.stdout
+    assert (f"python run_all.py --experiment orderings --profile smoke --results-dir {results} "
+            f"--orderings {PAIR} --set lr=0.05 --until-decided --max-seeds 5") in proc.stdout

@@ -4,7 +4,8 @@ often the experiment loop looks and however many orderings it compares.
 It owns
 * the nominal tests: one formula for the observed looks and for the null simulation;
 * F, the null distribution of the minimum nominal p over the planned looks min_seeds..N (Monte
-  Carlo, cached), the repeated p-value F(min p) (`sequential_p`) and F's inverse, the nominal
+  Carlo over the first SIM_LOOKS looks, cached; a union bound for the looks after them, so
+  the time is independent of the cap), the repeated p-value F(min p) (`sequential_p`) and F's inverse, the nominal
   level that spends a given error over all looks (simultaneous intervals, planning);
 * Holm's step-down over comparisons (`holm`) and the plan of looks (`look_schedule`);
 * seed planning: how many seeds one last look would need for the declared power.
@@ -48,6 +49,7 @@ N_SIMS = 200_000            # null sequences behind the one-sample F's that deci
 N_SIMS_WELCH = 100_000      # null sequences per sd ratio behind the Welch F's that decide
 N_SIMS_PLAN = 50_000        # planning-only F's, one-sample
 N_SIMS_PLAN_WELCH = 20_000  # planning-only F's, Welch, per sd ratio
+SIM_LOOKS = 30              # looks simulated; later ones are bounded (see _split_looks)
 PLAN_CAP = 30               # planning: more looks inflate as 30 do (understates seeds a little)
 PLAN_MAX = 200              # planning: the most seeds considered
 
@@ -136,6 +138,17 @@ def _null_min(kind: str, min_seeds: int, last_look: int) -> np.ndarray:
     return _null_sides(two_groups, int(min_seeds), int(last_look))[side]
 
 
+def _split_looks(min_seeds: int, last_look: int) -> tuple[int | None, int]:
+    """(the last look F simulates, or None where min_seeds is past SIM_LOOKS; the looks after
+    it). Each look after SIM_LOOKS adds at most its nominal level q to F (a union bound), so
+    F over looks min_seeds..N is bounded by F_sim(q) + (N - SIM_LOOKS) q: exact up to
+    SIM_LOOKS, conservative beyond, and as fast at a cap of 1,000 as at 30."""
+    if min_seeds > SIM_LOOKS:
+        return None, last_look - min_seeds + 1
+    simulated = min(last_look, SIM_LOOKS)
+    return simulated, last_look - simulated
+
+
 def sequential_p(min_p: float, kind: str, min_seeds: int, last_look: int) -> float:
     """Repeated p-value F(min_p): the null probability that the smallest nominal p over ALL
     planned looks min_seeds..last_look is <= min_p.
@@ -144,14 +157,24 @@ def sequential_p(min_p: float, kind: str, min_seeds: int, last_look: int) -> flo
     two-sided Welch t of two equal-size normal groups, the worst case over the sd ratios
     SD_RATIOS (max of their F's). "one_sided": P(T > t) of the one-sample t at the TOST boundary,
     "welch_one_sided" its Welch worst case; conservative for TOST, whose p is the larger of two
-    one-sided p's."""
+    one-sided p's.
+
+    Looks past SIM_LOOKS are not simulated: each adds at most min_p (_split_looks), an upper
+    bound, so the repeated p-value stays valid (conservative) at any cap. The bound assumes each
+    look's nominal p is uniform under the null: exact for the one-sample kinds, Welch's
+    approximation for the others (at 31+ seeds a group its error is within the Monte Carlo
+    error of F; tests/test_decide.py measures it)."""
     if last_look < min_seeds:
         raise ValueError(f"last_look {last_look} < min_seeds {min_seeds}")
     _kind(kind)
     if not np.isfinite(min_p):
         return NAN
-    mins = _null_min(kind, min_seeds, last_look)
-    return float(np.searchsorted(mins, min_p, side="right") / mins.size)
+    simulated, beyond = _split_looks(int(min_seeds), int(last_look))
+    f = 0.0
+    if simulated is not None:
+        mins = _null_min(kind, min_seeds, simulated)
+        f = np.searchsorted(mins, min_p, side="right") / mins.size
+    return float(min(1.0, f + beyond * min_p))
 
 
 def _f_inverse(sorted_min: np.ndarray, u: float, looks: int) -> float:
@@ -160,9 +183,29 @@ def _f_inverse(sorted_min: np.ndarray, u: float, looks: int) -> float:
     return float(sorted_min[k - 1]) if k >= 1 else u / looks  # beyond the simulation: Bonferroni
 
 
+def _bounded_inverse(sorted_min: np.ndarray, u: float, beyond: int) -> float:
+    """Largest q with F_sim(q) + beyond * q <= u (F_sim the empirical CDF of sorted_min, zero
+    if empty): the nominal level of sequential_p's bound. On [m_k, m_k+1) F_sim is k / K, so
+    q there is at most (u - k / K) / beyond; the best over the K + 1 pieces."""
+    size = sorted_min.size
+    if size == 0:
+        return u / beyond  # Bonferroni over every look
+    k = np.arange(size + 1)
+    start = np.concatenate([[0.0], sorted_min])
+    end = np.nextafter(np.concatenate([sorted_min, [1.0]]), 0.0)
+    q = np.minimum((u - k / size) / beyond, end)
+    return float(q[q >= start].max())
+
+
+@lru_cache(maxsize=256)
 def _nominal_level(kind: str, min_seeds: int, last_look: int, u: float) -> float:
-    """F^{-1}(u) over looks min_seeds..last_look (Welch kinds: the smallest over sd ratios)."""
-    return _f_inverse(_null_min(kind, min_seeds, last_look), u, last_look - min_seeds + 1)
+    """F^{-1}(u) over looks min_seeds..last_look (Welch kinds: the smallest over sd ratios),
+    of sequential_p's bound past SIM_LOOKS."""
+    simulated, beyond = _split_looks(int(min_seeds), int(last_look))
+    if beyond == 0:
+        return _f_inverse(_null_min(kind, min_seeds, last_look), u, last_look - min_seeds + 1)
+    mins = _null_min(kind, min_seeds, simulated) if simulated is not None else np.empty(0)
+    return _bounded_inverse(mins, u, beyond)
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

@@ -4,34 +4,44 @@ the key and what was expected. Format: experiments/README.md; example: experimen
 """
 from __future__ import annotations
 
+import re
 import tomllib
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+from .. import rules
 from ..config import RunConfig, check_field, coerce, describe_type
-from ..reporting.decide import Analysis
+from ..reporting.decide import MAX_CAP, Analysis
 from .experiment import PROFILES, Experiment, Profile
 
 TOP_KEYS = ("name", "description", "base", "grid", "profiles", "analysis")
 PROFILE_KEYS = ("note", "overrides", "grid", "analysis")
+# The name is the results folder: one plain folder name, never a path out of --results-dir.
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+ANALYSIS_TYPES = typing.get_type_hints(Analysis)
 
 
 class ExperimentFileError(ValueError):
     """A TOML experiment file that cannot be read as an experiment."""
 
 
-def load_experiment_file(path: Path | str) -> Experiment:
-    """The Experiment a TOML file defines; ExperimentFileError says where and what is wrong."""
+def load_experiment_file(path: Path | str, reserved: Iterable[str] = ()) -> Experiment:
+    """The Experiment a TOML file defines; ExperimentFileError says where and what is wrong.
+    `reserved`: the built-in experiments' names, whose results folders a file may not share."""
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text())
     except OSError as e:
         raise ExperimentFileError(f"{path}: cannot read the file ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ExperimentFileError(f"{path}: not a text file (byte {e.start} is not "
+                                  "UTF-8): give a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise ExperimentFileError(f"{path}: not valid TOML ({e})") from None
     where = _Where(path)
     where.keys(doc, TOP_KEYS, "")
-    name = where.text(doc, "name", required=True)
+    name = where.folder_name(doc, tuple(reserved))
     base = where.config(where.table(doc, "base"), "base")
     grid = {k: where.values(v, f"grid.{k}") for k, v in where.table(doc, "grid").items()}
     profiles = {p: where.profile(v, f"profiles.{p}")
@@ -76,15 +86,32 @@ class _Where:
             raise self.error(key, "a non-empty string" if required else "a string", value)
         return value
 
+    def folder_name(self, doc: dict, reserved: tuple[str, ...]) -> str:
+        """`name`: a plain folder name under --results-dir, not a built-in experiment's."""
+        name = self.text(doc, "name", required=True)
+        if not FOLDER_NAME.fullmatch(name) or name.strip(".") == "":
+            raise self.error("name", "a plain folder name (letters, digits, '.', '_', '-'; no "
+                             "'/', at most 100 characters)", name)
+        if name in reserved:
+            raise self.error("name", f"a name of its own: {name!r} is a built-in experiment, "
+                             "whose results folder it would share", name)
+        return name
+
     def field(self, name: str, value: Any, key: str) -> Any:
+        """One RunConfig value: its type (config.coerce), then its range (rules.py)."""
         try:
             check_field(name)
-            return coerce(name, value)
+            value = coerce(name, value)
         except ValueError:
             if name not in RunConfig.__dataclass_fields__:
                 raise self.error(key, "a RunConfig field: "
                                  + ", ".join(RunConfig.__dataclass_fields__)) from None
             raise self.error(key, describe_type(name), value) from None
+        try:
+            rules.check(name, value)
+        except ValueError as e:
+            raise ExperimentFileError(f"{self.path}: key {key!r}: {e}") from None
+        return value
 
     def config(self, table: dict, prefix: str) -> RunConfig:
         fields = {k: self.field(k, v, f"{prefix}.{k}") for k, v in table.items()}
@@ -97,6 +124,8 @@ class _Where:
         if not isinstance(value, list) or not value:
             raise self.error(key, "a non-empty list of values, e.g. [0.05, 0.1]", value)
         name = key.rsplit(".", 1)[1]
+        if name == "seed" and len(value) > MAX_CAP:  # as run_all.py --seeds
+            raise self.error(key, f"at most {MAX_CAP:,} seeds", len(value))
         return tuple(self.field(name, v, key) for v in value)
 
     def profile(self, table: Any, key: str) -> Profile:
@@ -115,7 +144,18 @@ class _Where:
     def analysis(self, table: dict, key: str) -> Analysis:
         valid = tuple(Analysis.__dataclass_fields__)
         self.keys(table, valid, f"{key}.")
+        for name, value in table.items():
+            self.typed(value, ANALYSIS_TYPES[name], f"{key}.{name}")
         try:
             return Analysis.from_dict(table)
         except (TypeError, ValueError) as e:
             raise ExperimentFileError(f"{self.path}: [{key}]: {e}") from None
+
+    def typed(self, value: Any, kind: type, key: str) -> None:
+        """Strict TOML types: 'false' is not false, 2.5 not an integer (an integer is a float)."""
+        ok = (isinstance(value, bool) if kind is bool else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
+              else isinstance(value, kind) and not isinstance(value, bool))
+        if not ok:
+            words = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+            raise self.error(key, words[kind], value)

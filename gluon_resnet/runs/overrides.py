@@ -48,7 +48,14 @@ def overrides_of(sets: list[str]) -> dict[str, Any]:
 
 
 def axes_of(grids: list[str]) -> dict[str, tuple]:
-    return dict(parse_grid(text) for text in grids)
+    """Every --grid; a field given twice is an error (which values were meant is unclear)."""
+    axes: dict[str, tuple] = {}
+    for name, values in map(parse_grid, grids):
+        if name in axes:
+            raise ValueError(f"--grid {name} is given twice: list every value in one, e.g. "
+                             f"--grid {name}={','.join(map(as_text, axes[name] + values))}")
+        axes[name] = values
+    return axes
 
 
 def as_text(value: Any) -> str:

@@ -62,10 +62,12 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
     return {k: sum(v) / len(v) / workers for k, v in per_group.items()}
 
 
-def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float]) -> None:
+def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float],
+                   command: str = "run_all.py --until-decided") -> None:
     """For the seeds on disk: each comparison's verdict, or how many seeds would settle it
-    and what those rounds would cost. Rounds train only the groups of open comparisons
-    (runner.still_deciding), so each is costed from those groups' estimated times."""
+    and what the rounds up to the locked cap would cost. Rounds train only the groups of
+    open comparisons (runner.still_deciding), so each is costed from those groups' times;
+    `command` is the --until-decided call that continues this folder."""
     from ..reporting.groups import group_key
     from ..reporting.power import seeds_text
     from ..reporting.verdicts import decide_store, open_comparisons
@@ -79,12 +81,13 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float]) -> No
     def cost(groups) -> float:
         return sum(per_group.get(group_key(g.config), typical) for g in groups) / 60
 
+    cap = analysis.max_seeds
     still = open_comparisons(decided)
     round_groups = {group_key(g.config): g for d in still for g in (d.base, d.other)}
     print(f"  seeds needed ({analysis.metric}, margin ±{100 * analysis.margin:.2f} points, "
-          f"{'paired' if analysis.paired else 'unpaired'}; one more round of the open "
-          f"comparisons ~{cost(round_groups.values()):.1f} min):")
-    rounds: dict[str, int] = {}  # group -> rounds it still takes part in
+          f"{'paired' if analysis.paired else 'unpaired'}, declared cap {cap} seeds; one more "
+          f"round of the open comparisons ~{cost(round_groups.values()):.1f} min):")
+    rounds: dict[str, int] = {}  # group -> rounds it still takes part in, within the cap
     for d in decided:
         v = d.verdict
         if v.kind != "undecided":
@@ -108,8 +111,8 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float]) -> No
     if rounds:
         minutes = sum(n * cost([round_groups[k]]) for k, n in rounds.items())
         print(f"  all of them: {max(rounds.values())} more round(s), ~{minutes:.1f} min "
-              f"(the same command with --until-decided instead of --list, cap "
-              f"{analysis.max_seeds}; a comparison's groups stop once it is decided)")
+              f"(cap {analysis.max_seeds}; a comparison's groups stop once it is decided): "
+              f"{command}")
 
 
 def power_line(v, analysis, comparisons: int) -> str:

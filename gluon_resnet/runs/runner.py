@@ -20,7 +20,7 @@ from ..store import RunStore
 from .executors import Executor, gpu_count
 from .experiment import Experiment, expand
 from .jobs import Tally, make_jobs
-from .plan import list_runs, list_seed_plan
+from .plan import list_runs, list_seed_plan, plan
 
 
 def resolve_profile(profile: str, executor: Optional[Executor] = None,
@@ -80,19 +80,25 @@ def planned_analysis(exp: Experiment, profile: str, store: RunStore,
 def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: RunStore, *,
                    executor: Optional[Executor], results_dir: Path, source: str,
                    data_dir: Optional[str] = None, fresh: bool = False,
-                   list_only: bool = False, report_only: bool = False) -> bool:
+                   list_only: bool = False, report_only: bool = False,
+                   until_decided: str = "run_all.py --until-decided") -> bool:
     """One experiment x profile as the command line asks: list, train + report, or report.
-    False when a run failed or was lost, or the report could not be written."""
+    False when a run failed or was lost, or the report could not be written.
+    `until_decided`: the command that would continue this folder, for --list to show."""
     if list_only:
         device = "gpu" if (executor.gpu_count() if executor else gpu_count()) else "cpu"
         per_group = list_runs(runs, store, results_dir, device,
                               workers=getattr(executor, "workers", 1), fresh=fresh)
-        list_seed_plan(store, planned_analysis(exp, store.profile, store), per_group)
+        analysis = planned_analysis(exp, store.profile, store)
+        list_seed_plan(store, analysis, per_group,
+                       f"{until_decided} --max-seeds {analysis.max_seeds}")
         return True
     counts = {}
     if not report_only:
         planned_analysis(exp, profile, store)
-        record_definition(exp, profile, store, source)
+        if fresh or any(p.state != "done" for p in plan(store, runs)):
+            record_definition(exp, profile, store, source)  # a call that trains nothing
+            # writes nothing tracked: a fresh clone's `make run` leaves its tree clean
         print(f"{exp.name}/{profile}: {len(runs)} runs -> {store.root}", flush=True)
         counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
                           fresh=fresh)
@@ -126,17 +132,28 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
     record_definition(exp, profile, store, source, analysis)
     decided = [] if fresh else decide_store(store, analysis, extras=False)[1]
     failures, max_seeds = 0, analysis.max_seeds
+    replayed: list[int] = []  # rounds found whole on disk, not yet said
     for seed in range(max_seeds):
         grid = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
         runs = still_deciding(grid, decided)
-        settled = "" if len(runs) == len(grid) else (
-            f", {len(grid) - len(runs)} left out: their comparisons are decided")
-        log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs{settled}; "
-            f"at most {max_seeds} rounds) -> {store.root}")
-        counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
-                          fresh=fresh, log=log)
-        failures += counts["failed"] + counts["lost"]
+        if not fresh and all(p.state == "done" for p in plan(store, runs)):
+            replayed.append(seed)  # nothing to train: decided again below, said once
+        else:
+            say_replayed(replayed, f"{exp.name}/{profile}", log)
+            replayed = []
+            settled = "" if len(runs) == len(grid) else (
+                f", {len(grid) - len(runs)} left out: their comparisons are decided")
+            log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs"
+                f"{settled}; at most {max_seeds} rounds) -> {store.root}")
+            counts = run_grid(runs, store, executor, results_dir=results_dir,
+                              data_dir=data_dir, fresh=fresh, log=log)
+            failures += counts["failed"] + counts["lost"]
         _, decided = decide_store(store, analysis)
+        last = not decided or not open_comparisons(decided) or seed + 1 == max_seeds
+        if replayed and not last:
+            continue
+        say_replayed(replayed, f"{exp.name}/{profile}", log)
+        replayed = []
         if not decided:
             log(f"{exp.name}/{profile}: no comparison with {analysis.baseline} can be made "
                 "(no completed baseline and variant with the same other settings): stopping")
@@ -148,6 +165,15 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
             f"{len(open_comparisons(decided))} comparison(s) undecided (see the report)")
     reported = refresh_reports(store, results_dir, log)
     return decided, reported and not failures
+
+
+def say_replayed(seeds: list[int], name: str, log: Callable[[str], None]) -> None:
+    """One line for rounds whose runs were all on disk (a rerun replays them silently)."""
+    if not seeds:
+        return
+    rounds = (f"round {seeds[0] + 1} (seed {seeds[0]})" if len(seeds) == 1 else
+              f"rounds {seeds[0] + 1}-{seeds[-1] + 1} (seeds {seeds[0]}-{seeds[-1]})")
+    log(f"{name}: {rounds} already on disk: nothing to train")
 
 
 def still_deciding(runs: list[RunConfig], decided: list[Decided]) -> list[RunConfig]:
