@@ -1,5 +1,6 @@
 """Experiment definitions (data, not code paths): name -> Experiment; and `find`, which also
 loads an experiment from a TOML file (see README.md here for the format)."""
+from gluon_resnet.names import pick
 from gluon_resnet.runs.experiment import Experiment
 from gluon_resnet.runs.experiment_file import load_experiment_file
 
@@ -14,7 +15,4 @@ def find(name: str) -> Experiment:
     """A built-in experiment by name, or the one a .toml file defines; ValueError otherwise."""
     if name.endswith(".toml"):
         return load_experiment_file(name, reserved=EXPERIMENTS)
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; valid experiments: "
-                         f"{', '.join((*EXPERIMENTS, 'all'))}, or a path to a .toml file")
-    return EXPERIMENTS[name]
+    return pick(EXPERIMENTS, name, "experiment", extra=", all, or a path to a .toml file")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from mxnet.gluon import nn
 
+from .names import pick
 from .orderings import ORDERINGS, PROJECTION_INPUTS, check_ordering
 
 # How a block that changes size or width reaches the sum: a 1x1 convolution (d2l, He et al.'s
@@ -26,9 +27,7 @@ class ZeroPadShortcut(nn.HybridBlock):
 
 
 def check_shortcut(name: str) -> str:
-    if name not in SHORTCUTS:
-        raise ValueError(f"unknown shortcut {name!r}; valid shortcuts: {', '.join(SHORTCUTS)}")
-    return name
+    return pick(SHORTCUTS, name, "shortcut")
 
 
 class _OrderedBlock(nn.HybridBlock):
@@ -46,10 +45,8 @@ class _OrderedBlock(nn.HybridBlock):
         super().__init__(**kwargs)
         self.ordering = check_ordering(ordering)
         self._ordering_fn = ORDERINGS[self.ordering]
-        if projection_input not in PROJECTION_INPUTS:
-            raise ValueError(f"unknown projection_input {projection_input!r}; valid: "
-                             f"{', '.join(PROJECTION_INPUTS)}")
-        self.projection_input = projection_input
+        self.projection_input = pick(PROJECTION_INPUTS, projection_input, "projection_input",
+                                     plural="projection inputs")
 
     @property
     def convs(self) -> tuple:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import rules
+from .names import pick
 from .nets import check_zero_pad
 from .rules import INITS, SCHEDULES, WARMUPS  # noqa: F401  (re-exported: the valid names)
 
@@ -104,9 +105,7 @@ _TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), 
 
 def check_field(name: str) -> str:
     """`name` if it is a RunConfig field, else ValueError listing the fields."""
-    if name not in FIELD_TYPES:
-        raise ValueError(f"unknown config field {name!r}; valid fields: {', '.join(FIELDS)}")
-    return name
+    return pick(FIELDS, name, "config field", plural="fields")
 
 
 def describe_type(name: str) -> str:

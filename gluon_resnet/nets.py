@@ -9,6 +9,7 @@ import mxnet as mx
 from mxnet.gluon import nn
 
 from .blocks import Bottleneck, Residual, check_shortcut
+from .names import pick
 from .orderings import PREACT
 
 STEMS = ("imagenet", "cifar")
@@ -25,11 +26,8 @@ class ArchSpec:
     block: str = "basic"
 
     def __post_init__(self) -> None:
-        if self.stem not in STEMS:
-            raise ValueError(f"unknown stem {self.stem!r}; valid stems: {', '.join(STEMS)}")
-        if self.block not in BLOCKS:
-            valid = ", ".join(sorted(BLOCKS))
-            raise ValueError(f"unknown block {self.block!r}; valid blocks: {valid}")
+        pick(STEMS, self.stem, "stem")
+        pick(sorted(BLOCKS), self.block, "block")
 
 
 def _imagenet(depths: tuple[int, ...], block: str = "basic") -> ArchSpec:
@@ -62,9 +60,7 @@ ARCHS: dict[str, ArchSpec] = {
 
 def check_arch(name: str) -> ArchSpec:
     """The spec of arch `name`, or ValueError listing the valid names."""
-    if name not in ARCHS:
-        raise ValueError(f"unknown arch {name!r}; valid archs: {', '.join(ARCHS)}")
-    return ARCHS[name]
+    return pick(ARCHS, name, "arch")
 
 
 def resnet_block(num_channels: int, num_residuals: int, first_block: bool = False,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .names import pick
+
 OrderingFn = Callable[[Any, Any, Any], Any]
 
 
@@ -89,7 +91,5 @@ PROJECTION_INPUTS = ("preact", "relu")
 
 def check_ordering(name: str) -> str:
     """Return `name` if it is a known ordering, else raise ValueError listing the valid ones."""
-    if name not in ORDERINGS:
-        valid = ", ".join(ORDERINGS)  # in the paper's order, (a) to (e)
-        raise ValueError(f"unknown ordering {name!r}; valid orderings: {valid}")
+    pick(ORDERINGS, name, "ordering")  # listed in the paper's order, (a) to (e)
     return name

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .blocks import SHORTCUTS
+from .names import pick
 from .nets import check_arch
 from .orderings import PROJECTION_INPUTS, check_ordering
 
@@ -54,9 +55,7 @@ def choice(noun: str, valid: Iterable[str]) -> Callable[[str], Any]:
     valid = tuple(valid)
 
     def check(value: str) -> None:
-        if value not in valid:
-            raise ValueError(f"unknown {noun} {value!r}; valid {noun}s: "
-                             f"{', '.join(sorted(valid))}")
+        pick(sorted(valid), value, noun)
     return check
 
 

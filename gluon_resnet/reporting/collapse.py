@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from scipy import stats as sps
 
+from ..names import pick
+
 from . import signtest
 
 RULES = ("separate", "chance")
@@ -35,8 +37,7 @@ def collapsed(value: float | None, below: float) -> bool:
 def apply_rule(values: Mapping[int, float | None], rule: str, below: float
                ) -> dict[int, float]:
     """seed -> value the comparison uses: collapsed runs dropped ("separate") or at CHANCE."""
-    if rule not in RULES:
-        raise ValueError(f"unknown collapse rule {rule!r}; valid rules: {', '.join(RULES)}")
+    pick(RULES, rule, "collapse rule")
     if rule == "chance":
         return {int(s): CHANCE if collapsed(v, below) else float(v) for s, v in values.items()}
     return {int(s): float(v) for s, v in values.items() if not collapsed(v, below)}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from ..config import RunConfig
+from ..names import pick
 from ..reporting.decide import Analysis
 from ..reporting.groups import METRICS
 
@@ -94,11 +95,10 @@ def expand(exp: Experiment, profile: str, *, axes: Optional[Mapping[str, Sequenc
     """Every run of `exp` under `profile`; `axes` replace grid axes (e.g. from the CLI),
     `overrides` replace config fields of every run (e.g. epochs)."""
     if profile not in exp.profiles:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+        pick(PROFILES, profile, "profile")
     grid = profile_grid(exp, profile)
     for name, values in (axes or {}).items():
-        if name not in GRID_FIELDS:
-            raise ValueError(f"unknown grid axis {name!r}; valid: {', '.join(GRID_FIELDS)}")
+        pick(GRID_FIELDS, name, "grid axis", plural="axes")
         grid[name] = tuple(values)
     base = exp.base.replace(**{**exp.profiles[profile].overrides, **(overrides or {})})
     seeds = grid.pop("seed", (base.seed,))

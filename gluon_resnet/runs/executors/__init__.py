@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from ...store import RunStore
+from ...names import pick
 from ..jobs import Job, Tally
 
 KINDS = ("sequential", "local", "ray")
@@ -48,8 +49,7 @@ def executor_kind(o: ExecutorOptions) -> str:
     """The executor the options ask for; UsageError for contradictions."""
     local = o.parallel or o.workers is not None
     kind = o.kind or ("local" if local else "sequential")
-    if kind not in KINDS:
-        raise UsageError(f"unknown executor {kind!r}; valid executors: {', '.join(KINDS)}")
+    pick(KINDS, kind, "executor", error=UsageError)
     if o.workers is not None and o.workers < 1:
         raise UsageError("--workers must be >= 1")
     if local and kind != "local":
