@@ -14,8 +14,8 @@ import gluon_resnet  # noqa: F401  (threads + allocator set-up before MXNet load
 from gluon_resnet import runtime  # noqa: E402
 from experiments import EXPERIMENTS, find  # noqa: E402
 from gluon_resnet.idx import DatasetError  # noqa: E402
-from gluon_resnet.reporting.decide import MAX_CAP  # noqa: E402
-from gluon_resnet.reporting.plan_lock import PlanChanged  # noqa: E402
+from gluon_resnet.analysis.decide import MAX_CAP  # noqa: E402
+from gluon_resnet.analysis.plan_lock import PlanChanged  # noqa: E402
 from gluon_resnet.runs.cli import (RAY_FLAGS, STORAGE_HINTS, build_parser,  # noqa: E402
                                    storage_message)
 from gluon_resnet.runs.executors import (ExecutorOptions, UsageError,  # noqa: E402

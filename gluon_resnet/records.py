@@ -40,6 +40,21 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def when(record: dict) -> str:
+    """When the run finished, else when it started (ISO 8601), "" if neither is recorded."""
+    return record.get("finished") or record.get("started") or ""
+
+
+def newest(records: list[dict]) -> str:
+    """The latest finish (or start) among the records; "n/a" without records."""
+    def key(r: dict) -> float:
+        try:
+            return datetime.datetime.fromisoformat(when(r)).timestamp()
+        except (TypeError, ValueError):
+            return float("-inf")
+    return when(max(records, key=key)) if records else "n/a"
+
+
 def new_record(cfg: RunConfig, experiment: str, profile: str, environment: dict) -> dict:
     """The record of a run about to start (or resume): running, no epochs yet."""
     return {"schema_version": SCHEMA_VERSION, "run_id": cfg.run_id, "experiment": experiment,

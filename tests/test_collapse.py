@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gluon_resnet.reporting import collapse as C
-from gluon_resnet.reporting import decide as D
-from gluon_resnet.reporting import plan_lock, power, signtest
+from gluon_resnet.analysis import collapse as C
+from gluon_resnet.analysis import decide as D
+from gluon_resnet.analysis import plan_lock, power, signtest
 
 ALPHA, MARGIN, CAP = 0.05, 0.005, 10
 DECLARED = D.Analysis(metric="last3_precise_test_acc", margin=MARGIN, max_seeds=CAP,
@@ -202,7 +202,7 @@ def test_detectable_difference_is_found_with_the_declared_power(basis):
     if basis == "mean":
         t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(CAP))
         p = 2 * stats.t.sf(abs(t), CAP - 1)
-        q = D._nominal_level("paired", 3, CAP, ALPHA)
+        q = D.nominal_level("paired", 3, CAP, ALPHA)
     else:
         p = signtest._p_two_sided((d > 0).sum(1), np.full(len(d), CAP))
         q = signtest.nominal_level("two_sided", 3, CAP, ALPHA)

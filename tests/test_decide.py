@@ -1,5 +1,5 @@
-"""The sequential, multiple-comparison verdicts of reporting/decide.py (design machinery in
-reporting/sequential.py), checked against known truth.
+"""The sequential, multiple-comparison verdicts of analysis/decide.py (design machinery in
+analysis/sequential.py), checked against known truth.
 
 Whole experiments are simulated from known distributions and run through the real "until
 decided" loop (decide() after every round of seeds, stop when no verdict is "undecided"), so the
@@ -20,8 +20,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
-from gluon_resnet.reporting import decide as D
-from gluon_resnet.reporting import sequential as S
+from gluon_resnet.analysis import decide as D
+from gluon_resnet.analysis import sequential as S
 
 BASE, MARGIN, ALPHA, MAX_SEEDS = 0.90, 0.005, 0.05, 10
 # (sd of the seed effect that all groups of a paired seed share, sd of each run's own noise)
@@ -177,7 +177,7 @@ def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
     """Single comparisons simulated afresh (another seed) at sd ratios on and off SD_RATIOS:
     rejecting when the repeated p-value is <= alpha happens in at most alpha of them."""
     n_sims, rng = 40_000, np.random.default_rng(61)
-    level = S._nominal_level(kind, 3, MAX_SEEDS, ALPHA)  # reject iff the minimum p <= level
+    level = S.nominal_level(kind, 3, MAX_SEEDS, ALPHA)  # reject iff the minimum p <= level
     assert S.sequential_p(level, kind, 3, MAX_SEEDS) <= ALPHA
     rates = {}
     for ratio in (1.0, 1.5, 3.0, 5.0, 7.0, 10.0, 16.0, 40.0):
@@ -185,9 +185,9 @@ def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
         b = ratio * rng.standard_normal((n_sims, MAX_SEEDS))
         min_p = np.ones(n_sims)
         for n in range(3, MAX_SEEDS + 1):
-            est, se, df = S._welch(a[:, :n].mean(1), a[:, :n].var(1, ddof=1), n,
+            est, se, df = S.welch_moments(a[:, :n].mean(1), a[:, :n].var(1, ddof=1), n,
                                    b[:, :n].mean(1), b[:, :n].var(1, ddof=1), n)
-            p = S._p_diff(est, se, df) if kind == "welch" else special.stdtr(df, -est / se)
+            p = S.p_two_sided(est, se, df) if kind == "welch" else special.stdtr(df, -est / se)
             min_p = np.minimum(min_p, p)
         rates[ratio] = float(np.mean(min_p <= level))
     print(f"{kind}: rejection rate by sd ratio {rates}")
@@ -203,7 +203,7 @@ def test_caps_past_the_simulation_take_no_longer():
         S.sequential_p(0.01, kind, 3, S.SIM_LOOKS)  # the simulation, cached
         start = time.perf_counter()
         p = S.sequential_p(0.01, kind, 3, 1000)
-        level = S._nominal_level(kind, 3, 1000, ALPHA / 4)
+        level = S.nominal_level(kind, 3, 1000, ALPHA / 4)
         assert time.perf_counter() - start < 1.0
         assert p == 1.0 and 0 < level < ALPHA / 4 / (1000 - S.SIM_LOOKS)
         assert S.sequential_p(level, kind, 3, 1000) <= ALPHA / 4
@@ -226,7 +226,7 @@ def test_error_rate_holds_at_a_cap_past_the_simulation(kind, ratios):
     of them, for the Welch kinds at sd ratios across SD_RATIOS (the bound's uniform-p
     assumption checked there)."""
     cap, n_sims, rng = 45, 40_000, np.random.default_rng(71)
-    level = S._nominal_level(kind, 3, cap, ALPHA)
+    level = S.nominal_level(kind, 3, cap, ALPHA)
     assert S.sequential_p(level, kind, 3, cap) <= ALPHA
     rates = {}
     for ratio in ratios:
@@ -237,9 +237,9 @@ def test_error_rate_holds_at_a_cap_past_the_simulation(kind, ratios):
             if kind == "paired":
                 est, se, df = a[:, :n].mean(1), a[:, :n].std(1, ddof=1) / np.sqrt(n), n - 1.0
             else:
-                est, se, df = S._welch(a[:, :n].mean(1), a[:, :n].var(1, ddof=1), n,
+                est, se, df = S.welch_moments(a[:, :n].mean(1), a[:, :n].var(1, ddof=1), n,
                                        b[:, :n].mean(1), b[:, :n].var(1, ddof=1), n)
-            min_p = np.minimum(min_p, S._p_diff(est, se, df))
+            min_p = np.minimum(min_p, S.p_two_sided(est, se, df))
         rates[ratio] = float(np.mean(min_p <= level))
     print(f"{kind}, looks 3..{cap}: rejection rate by sd ratio {rates}")
     assert max(rates.values()) <= _bound(ALPHA, n_sims), rates

@@ -11,7 +11,7 @@ from mxnet.gluon import nn
 from gluon_resnet import train as engine
 from gluon_resnet.config import RunConfig
 from gluon_resnet.precise_bn import Twin, batchnorm_layers
-from gluon_resnet.reporting.groups import has_precise, run_metrics
+from gluon_resnet.analysis.groups import has_precise, run_metrics
 from gluon_resnet.store import RunStore
 
 TINY = dict(arch="gluonbook", width=0.125, size=32, batch_size=50, epochs=2, lr=0.1,

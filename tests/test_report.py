@@ -316,7 +316,7 @@ def test_runs_recorded_before_a_field_existed_group_with_runs_recorded_since(tmp
     seeds trained since have them at their defaults. Both are one group (one ordering, seeds
     0 and 1), not two groups of one seed each, and a checkpoint of either kind resumes."""
     from gluon_resnet.checkpoint import same_config
-    from gluon_resnet.reporting.groups import group_runs
+    from gluon_resnet.analysis.groups import group_runs
     from gluon_resnet.store import RunStore
 
     committed = Path(__file__).resolve().parents[1] / "results" / "orderings" / "quick" / "runs"
@@ -385,10 +385,10 @@ def test_reproduce_reads_a_definition_older_than_a_field_as_that_fields_default(
 def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):
     """Before a test is possible (one seed) the figure still shows the paired difference, with
     no interval (the report once drew nothing there)."""
-    from gluon_resnet.reporting.decide import Analysis
-    from gluon_resnet.reporting.groups import group_runs
+    from gluon_resnet.analysis.decide import Analysis
+    from gluon_resnet.analysis.groups import group_runs
     from gluon_resnet.reporting.report import _effect_point
-    from gluon_resnet.reporting.verdicts import decide_groups
+    from gluon_resnet.analysis.verdicts import decide_groups
     from gluon_resnet.store import RunStore
 
     root = tmp_path / "depth" / "smoke"

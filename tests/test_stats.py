@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from gluon_resnet.reporting.stats import (format_p, min_detectable_difference, summarize,
+from gluon_resnet.analysis.stats import (format_p, min_detectable_difference, summarize,
                                 welch)
 
 T975_DF4, T80_DF4 = 2.776445, 0.940965  # printed t tables, df = 4

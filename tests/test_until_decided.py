@@ -168,7 +168,7 @@ def test_a_decided_comparison_gets_no_more_seeds_while_others_stay_open(tmp_path
 def test_list_costs_rounds_from_the_groups_of_open_comparisons_only(tmp_path, capsys):
     """After bn_relu_conv is decided, a round trains conv_bn_relu and relu_preact only: the
     seed plan costs it at those two groups' times (1 min each here), not the whole grid's."""
-    from gluon_resnet.reporting.groups import group_key
+    from gluon_resnet.analysis.groups import group_key
     from gluon_resnet.runs.experiment import expand
     from gluon_resnet.runs.plan import list_seed_plan
 
@@ -220,7 +220,7 @@ def test_list_states_the_folders_cap_and_the_command_that_continues_it(tmp_path)
     """A folder locked with a cap of 5 by --until-decided, 3 noisy seeds on disk: --list
     counts the rounds up to 5 and prints the command that continues this folder (it said
     'run_all.py --until-decided', which ignored the folder and its options)."""
-    from gluon_resnet.reporting import plan_lock
+    from gluon_resnet.analysis import plan_lock
     from gluon_resnet.runs.experiment import expand
     from gluon_resnet.runs.runner import record_definition
 

@@ -1,2 +1,2 @@
-"""From run records on disk to reports: groups of seeds (groups), statistics (stats),
-figures (plots), and report.md with the results index (report)."""
+"""Presentation: report.md with its tables and figures, the CSV exports and the findings page
+(index), from the run records on disk and the verdicts of gluon_resnet.analysis."""

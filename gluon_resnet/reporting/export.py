@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..config import FIELDS
-from .groups import Group
-from .verdicts import Decided
+from ..analysis.groups import Group
+from ..analysis.verdicts import Decided
 
 EPOCH_NUMBERS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
                  "images_per_sec", "precise_test_loss", "precise_test_acc", "train_seconds",

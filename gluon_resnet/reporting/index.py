@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..records import newest
 from ..store import RunStore
-from .groups import group_runs, training_hours
-from .report import _newest
+from ..analysis.groups import group_runs, training_hours
 from . import paper
 from .tables import md_table, one_run_sentences
-from .verdicts import decide_groups, store_analysis
+from ..analysis.verdicts import decide_groups, store_analysis
 
 
 KINDS = ("better", "worse", "equivalent", "undecided")
@@ -49,7 +49,7 @@ def write_index(results_dir: Path) -> Path:
         done = sum(r["status"] == "completed" for r in records)
         name, link = f"{root.parent.name} / {root.name}", f"{root.parent.name}/{root.name}/report.md"
         rows.append([f"[{root.parent.name}]({link})", root.name, exp.get("description", ""),
-                     f"{len(records)} ({done} completed)", _newest(records)])
+                     f"{len(records)} ({done} completed)", newest(records)])
         analysis, _ = store_analysis(store)
         decided = decide_groups(group_runs(records), analysis)
         findings += [f"- {summary(name, link, done, training_hours(records), analysis, decided)}"]

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..config import ID_DEFAULTS
 from ..idx import NUM_CLASSES, TRAIN_IMAGES
-from .groups import Group, seed_values
+from ..analysis.groups import Group, seed_values
 from .tables import fmt_pct, fmt_pts, md_table
 
 

@@ -178,7 +178,7 @@ def _test_curves(groups, out_dir: Path, pal) -> tuple[str, str]:
 def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
     """Draw every figure there is data for; (caption, file name) pairs, in report order.
 
-    `groups` are report.Group objects; only their completed runs (`.done`) are drawn.
+    `groups` are analysis.groups.Group objects; only their completed runs (`.done`) are drawn.
     """
     out_dir = Path(out_dir)
     done = [g for g in groups if g.done]

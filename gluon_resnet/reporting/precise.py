@@ -3,8 +3,8 @@ seeds when read with the running statistics and when read with statistics re-est
 the final weights (train.precise_evaluate), on the same runs."""
 from __future__ import annotations
 
-from . import stats
-from .groups import RUNNING_OF, Group, has_precise, run_metrics
+from ..analysis import stats
+from ..analysis.groups import RUNNING_OF, Group, has_precise, run_metrics
 from .tables import fmt, fmt_pct, md_table
 
 PRECISE_OF = {running: precise for precise, running in RUNNING_OF.items()}

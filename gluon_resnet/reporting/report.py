@@ -2,26 +2,24 @@
 from __future__ import annotations
 
 import math
-
 import shlex
 import traceback
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..orderings import DEFAULT_BASELINE  # noqa: F401  (the notebooks' default)
+from ..analysis import stats
+from ..analysis.groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_runs,
+                               has_precise, metric_values, paired_differences, shared_config,
+                               training_hours, varying_fields)
+from ..analysis.verdicts import Decided, decide_groups, lock_first_look, store_analysis
+from ..records import newest
 from ..store import RunStore
-from . import export, paper, plots, reproduce, stats
-from .groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_runs,  # noqa: F401
-                     has_precise, metric_values, paired_differences, run_metrics, seed_values,
-                     shared_config, training_hours, varying_fields)
+from . import export, paper, plots, reproduce
 from .per_seed import section_per_seed
 from .precise import precise_count, section_precise
 from .run_state import section_chance, section_state
-from .tables import (COMPARISON_HEADER, comparison_rows, fmt, fmt_pct, md_table,  # noqa: F401
-                     section_descriptive, section_reference, section_verdicts)
-from .verdicts import (Decided, analysis_of, baseline_pairs, decide_groups,  # noqa: F401
-                       lock_first_look, store_analysis)
+from .tables import (fmt, fmt_pct, md_table, section_descriptive, section_reference,
+                     section_verdicts)
 
 
 def fmt_mean_std(s: stats.Summary) -> str:
@@ -70,17 +68,6 @@ def group_row(g: Group) -> dict[str, Any]:
     return row
 
 
-def _when(record: dict) -> str:
-    return record.get("finished") or record.get("started") or ""
-
-
-def _newest(records: list[dict]) -> str:
-    def key(r: dict):
-        try:
-            return datetime.fromisoformat(_when(r)).timestamp()
-        except (TypeError, ValueError):
-            return float("-inf")
-    return _when(max(records, key=key)) if records else "n/a"
 
 
 def _environments(records: list[dict]) -> list[str]:
@@ -113,7 +100,7 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
              "- varied: " + (", ".join(f"`{k}`" for k in varied) or "nothing but the seed"),
              f"- seeds: {', '.join(map(str, seeds)) or 'none'} ({len(records)} runs in "
              f"{len(groups)} groups of {'-'.join(map(str, sorted({sizes[0], sizes[-1]})))})",
-             f"- newest run: {_newest(records)}",
+             f"- newest run: {newest(records)}",
              f"- compute: {training_hours(records):.1f} hours of training over {len(records)} "
              "runs (the sum of every epoch's `seconds` in runs.csv)",
              "- device and software:"] + (_environments(records) or ["  - n/a"])

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from ..config import ID_DEFAULTS
 from ..orderings import ORDERINGS
 from ..runs.overrides import as_text
-from .groups import group_key
+from ..analysis.groups import group_key
 
 FLAGS = {"seed": "--seeds", "ordering": "--orderings", "arch": "--archs"}
 

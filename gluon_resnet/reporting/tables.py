@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from . import stats
-from .decide import JOINT_RATE, Analysis
-from .power import detectable
-from .groups import Group, metric_values, paired_differences
-from .verdicts import Decided
+from ..analysis import stats
+from ..analysis.decide import JOINT_RATE, Analysis
+from ..analysis.power import detectable
+from ..analysis.groups import Group, metric_values, paired_differences
+from ..analysis.verdicts import Decided
 
 
 def fmt(spec: str, scale: float = 1.0) -> Callable[[Optional[float]], str]:

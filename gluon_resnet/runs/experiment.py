@@ -12,8 +12,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..config import RunConfig
 from ..names import pick
-from ..reporting.decide import Analysis
-from ..reporting.groups import METRICS
+from ..analysis.decide import Analysis
+from ..analysis.groups import METRICS
 
 PROFILES = ("full", "quick", "smoke")
 GRID_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))

@@ -40,7 +40,7 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
     """Print each run's state and estimated time, and the time left for the grid; return
     each group's estimated seconds for one more seed (group_key -> seconds, shared among the
     workers), from which --until-decided's rounds are costed."""
-    from ..reporting.groups import group_key
+    from ..analysis.groups import group_key
     from .estimate import Speeds
 
     speeds = Speeds(results_dir, device)
@@ -68,9 +68,9 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float],
     and what the rounds up to the locked cap would cost. Rounds train only the groups of
     open comparisons (runner.still_deciding), so each is costed from those groups' times;
     `command` is the --until-decided call that continues this folder."""
-    from ..reporting.groups import group_key
-    from ..reporting.power import seeds_text
-    from ..reporting.verdicts import decide_store, open_comparisons
+    from ..analysis.groups import group_key
+    from ..analysis.power import seeds_text
+    from ..analysis.verdicts import decide_store, open_comparisons
 
     _, decided = decide_store(store, analysis)
     if not decided:
@@ -117,7 +117,7 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float],
 
 def power_line(v, analysis, comparisons: int) -> str:
     """What the locked plan can find for one comparison, at the spread of the seeds so far."""
-    from ..reporting.power import detectable
+    from ..analysis.power import detectable
 
     if not v.spread == v.spread:
         return "power: needs 2 seeds for a spread"

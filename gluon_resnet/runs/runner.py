@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
-from ..reporting.decide import Analysis
-from ..reporting.plan_lock import PlanChanged, check, read_lock
-from ..reporting.groups import group_key
+from ..analysis.decide import Analysis
+from ..analysis.plan_lock import PlanChanged, check, read_lock
+from ..analysis.groups import group_key
 from ..reporting.report import refresh_reports, side_folders
-from ..reporting.verdicts import Decided, decide_store, open_comparisons
+from ..analysis.verdicts import Decided, decide_store, open_comparisons
 from ..store import RunStore
 from .executors import Executor, gpu_count
 from .experiment import Experiment, expand

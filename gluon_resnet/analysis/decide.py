@@ -3,7 +3,7 @@
 Seeds are added one round at a time and the analysis is repeated after each round ("looks")
 until every comparison has a verdict. Looking again and again inflates a t-test's error rate, and
 so does testing several orderings; the design declared in `Analysis` corrects both, with the
-machinery of reporting/sequential.py:
+machinery of analysis/sequential.py:
 
 * looks: a comparison's nominal p-values (one per look) are reduced to their minimum and mapped
   through F, the null CDF of that minimum over all planned looks. This repeated p-value is valid
@@ -30,7 +30,7 @@ from scipy import stats as sps
 from . import collapse as C
 from . import signtest
 from .power import plan_seeds, seeds_text
-from .sequential import (SIM_SEED, _nominal_level, _p_diff, _p_tost, _welch, holm, look_schedule,
+from .sequential import (SIM_SEED, nominal_level, p_two_sided, p_tost, welch_moments, holm, look_schedule,
                          sequential_p)
 
 __all__ = ["Analysis", "Verdict", "decide", "decide_pairs", "holm", "look_schedule", "prob_improvement",
@@ -259,7 +259,7 @@ def _look_stats(a: np.ndarray, b: np.ndarray, n: int, paired: bool):
         mean, var = _prefix_moments(b[:n] - a[:n], looks)
         return looks, mean, np.sqrt(var / looks), looks - 1.0
     (ma, va), (mb, vb) = _prefix_moments(a[:n], looks), _prefix_moments(b[:n], looks)
-    return (looks, *_welch(ma, va, looks, mb, vb, looks))
+    return (looks, *welch_moments(ma, va, looks, mb, vb, looks))
 
 
 def _half_width(se: float, df: float, level: float) -> float:
@@ -275,7 +275,7 @@ def _analyse(name: str, base: Mapping[int, float], var: Mapping[int, float], an:
         two_sided, one_sided, seq = "two_sided", "one_sided", signtest.sequential_p
     else:
         looks, est, se, df = _look_stats(a, b, n, an.paired)
-        p_diff, p_equiv = _p_diff(est, se, df), _p_tost(est, se, df, an.margin)
+        p_diff, p_equiv = p_two_sided(est, se, df), p_tost(est, se, df, an.margin)
         two_sided, one_sided = ("paired", "one_sided") if an.paired else ("welch", "welch_one_sided")
         seq = sequential_p
     separate = counts is not None and an.collapse == "separate"
@@ -327,9 +327,9 @@ def _welch_all(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float
     """Welch difference, 95 % CI and p on all values: the unpaired view beside the declared one."""
     if min(a.size, b.size) < 2:
         return NAN, NAN, NAN, NAN
-    d, se, df = _welch(a.mean(), a.var(ddof=1), a.size, b.mean(), b.var(ddof=1), b.size)
+    d, se, df = welch_moments(a.mean(), a.var(ddof=1), a.size, b.mean(), b.var(ddof=1), b.size)
     half = _half_width(float(se), float(df), 0.05)
-    return float(d), float(d - half), float(d + half), float(_p_diff(d, se, df))
+    return float(d), float(d - half), float(d + half), float(p_two_sided(d, se, df))
 
 
 def _pairing_gain(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -352,7 +352,7 @@ def _intervals(row: dict, an: Analysis, c: int, est: float, se: float, df: float
         d = row["b"][:row["n"]] - row["a"][:row["n"]]
         q_star = signtest.nominal_level("two_sided", an.min_seeds, row["last_look"], an.alpha / c)
         return (*signtest.median_interval(d, q_star), *signtest.median_interval(d, 0.05))
-    q_star = _nominal_level("paired" if an.paired else "welch", an.min_seeds, row["last_look"],
+    q_star = nominal_level("paired" if an.paired else "welch", an.min_seeds, row["last_look"],
                             an.alpha / c)
     half, half95 = _half_width(se, df, q_star), _half_width(se, df, 0.05)
     return est - half, est + half, est - half95, est + half95

@@ -1,4 +1,4 @@
-"""The sequential design behind reporting/decide.py's verdicts: what makes them valid however
+"""The sequential design behind analysis/decide.py's verdicts: what makes them valid however
 often the experiment loop looks and however many orderings it compares.
 
 It owns
@@ -56,19 +56,19 @@ PLAN_MAX = 200              # planning: the most seeds considered
 
 # ---- nominal tests: one formula for the observed looks and for the null simulation ----
 
-def _welch(mean_a, var_a, n_a, mean_b, var_b, n_b):
+def welch_moments(mean_a, var_a, n_a, mean_b, var_b, n_b):
     """Difference b - a, its standard error and the Welch-Satterthwaite df (arrays broadcast)."""
     va, vb = var_a / n_a, var_b / n_b
     df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
     return mean_b - mean_a, np.sqrt(va + vb), df
 
 
-def _p_diff(est, se, df):
+def p_two_sided(est, se, df):
     """Two-sided t-test p; with zero spread its limit (0, or 1 when the estimate is 0)."""
     return np.where(se > 0, 2 * special.stdtr(df, -np.abs(est / se)), np.where(est == 0, 1.0, 0.0))
 
 
-def _p_tost(est, se, df, margin):
+def p_tost(est, se, df, margin):
     """TOST p, the larger one-sided p; with zero spread 0 if |est| < margin, else 1."""
     p = np.maximum(special.stdtr(df, -(est + margin) / se), special.stdtr(df, (est - margin) / se))
     return np.where(se > 0, p, np.where(np.abs(est) < margin, 0.0, 1.0))
@@ -92,10 +92,10 @@ def _null_looks(two_groups: bool, min_seeds: int, last_look: int,
         if n < min_seeds:
             continue
         mean, var = s / n, (ss - s * s / n) / (n - 1)
-        est, se, df = (_welch(mean[0], var[0], n, r * mean[1], r * r * var[1], n) if two_groups
+        est, se, df = (welch_moments(mean[0], var[0], n, r * mean[1], r * r * var[1], n) if two_groups
                        else (mean, np.sqrt(var / n), n - 1.0))
         t = est / se
-        low = special.stdtr(df, -np.abs(t))  # 2 * low is _p_diff's formula (se > 0 a.s. here)
+        low = special.stdtr(df, -np.abs(t))  # 2 * low is p_two_sided's formula (se > 0 a.s. here)
         yield 2 * low, np.where(t > 0, low, 1 - low)
 
 
@@ -198,7 +198,7 @@ def _bounded_inverse(sorted_min: np.ndarray, u: float, beyond: int) -> float:
 
 
 @lru_cache(maxsize=256)
-def _nominal_level(kind: str, min_seeds: int, last_look: int, u: float) -> float:
+def nominal_level(kind: str, min_seeds: int, last_look: int, u: float) -> float:
     """F^{-1}(u) over looks min_seeds..last_look (Welch kinds: the smallest over sd ratios),
     of sequential_p's bound past SIM_LOOKS."""
     simulated, beyond = _split_looks(int(min_seeds), int(last_look))
@@ -278,7 +278,7 @@ def plan_t(a: np.ndarray, b: np.ndarray, d: float, se: float, *, paired: bool, m
         va, vb = float(np.var(a, ddof=1)), float(np.var(b, ddof=1))
         pw = TTestIndPower().power(effect_size=abs(d) / math.sqrt((va + vb) / 2), nobs1=grid,
                                    alpha=level("welch"), ratio=1.0, alternative="two-sided")
-        _, se_n, df = _welch(0.0, va, grid, 0.0, vb, grid)
+        _, se_n, df = welch_moments(0.0, va, grid, 0.0, vb, grid)
     n_diff = _first(grid, pw, power) if d != 0 else None
     if not abs(d) < margin:
         return n_diff, None

@@ -16,7 +16,7 @@ from scipy import stats as sps
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from . import signtest
-from .sequential import PLAN_CAP, PLAN_MAX, _nominal_level, plan_t
+from .sequential import PLAN_CAP, PLAN_MAX, nominal_level, plan_t
 
 
 class _Plan(Protocol):  # what is read of decide.Analysis
@@ -100,7 +100,7 @@ def detectable(an: _Plan, sd: float, c: int) -> float | None:
             lo, hi = (lo, mid) if signtest.power(n, mid, q) >= an.power else (mid, hi)
         return float(sd * sps.norm.ppf(hi))
     kind = "paired" if an.paired else "welch"
-    q = _nominal_level(kind, an.min_seeds, min(n, PLAN_CAP), an.alpha / c)
+    q = nominal_level(kind, an.min_seeds, min(n, PLAN_CAP), an.alpha / c)
     solver = TTestPower() if an.paired else TTestIndPower()
     effect = solver.solve_power(effect_size=None, nobs=n, alpha=q, power=an.power,
                                 alternative="two-sided") if an.paired else solver.solve_power(
