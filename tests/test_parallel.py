@@ -156,6 +156,7 @@ def test_until_decided_chooses_the_executor_for_the_seeds_it_will_train(
     import run_all
     from experiments import EXPERIMENTS
     from gluon_resnet import runtime
+    from gluon_resnet.runs.choose import choose_executor
 
     monkeypatch.setattr(runtime, "USER_THREADS", None)
     monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
@@ -164,7 +165,9 @@ def test_until_decided_chooses_the_executor_for_the_seeds_it_will_train(
     parser = run_all.build_parser(tuple(EXPERIMENTS))
     args = parser.parse_args(argv)
     experiments, axes, overrides, _, _, options = run_all.validate(args, parser)
-    options, kind = run_all.use_both_cores(args, options, experiments, axes, overrides, parser)
+    options, kind = choose_executor(options, {n: e for n, (e, _) in experiments.items()},
+                                    args.profile, args.results_dir, axes, overrides,
+                                    args.until_decided, args.max_seeds)
     assert kind == expected
     if until_decided:
         assert options.workers == 2

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import argparse
 import errno
+import shlex
+import sys
+import textwrap
+from pathlib import Path
 
-from .executors import KINDS
+from ..analysis.decide import MAX_CAP
+from ..config import FIELDS
+from .executors import KINDS, gpu_count
 from .experiment import PROFILES
+from .overrides import axes_of, overrides_of
 
 USAGE = """Train every run of an experiment grid that is not on disk yet, then write its report.
 
@@ -29,12 +36,10 @@ EXAMPLES = """ablations without editing the package:
     --experiment experiments/lr_ablation.toml  # an experiment defined in a TOML file
     --experiment ~/my_ablation.toml --profile smoke --list
 
-Fields: arch, ordering, width, final_bn_relu, projection_input, shortcut, size, train_per_class,
-test_per_class, augment, lr, batch_size, epochs, momentum, weight_decay, init, schedule,
-lr_steps, lr_factor, warmup_steps, warmup_lr, warmup_until_error, seed.
+Fields: {fields}.
 Each run's id hashes its whole config, so overridden settings make new runs (and appear in
 the report's "What was run" and its command to reproduce).
-"""
+""".format(fields=textwrap.fill(", ".join(FIELDS), 90, subsequent_indent=""))
 
 RAY_FLAGS = ("address", "checkpoint_uri", "num_cpus", "num_gpus", "max_retries")
 MAX_SEEDS = 1000  # more is a typo, not an experiment: it would plan thousands of runs
@@ -72,34 +77,48 @@ def comma_list(text: str) -> tuple[str, ...]:
 
 
 def build_parser(experiments: tuple[str, ...]) -> argparse.ArgumentParser:
+    """The options in groups, as a reader looks for them: what to run, the grid, what to do
+    with it, where files live, and who trains."""
     p = argparse.ArgumentParser(description=USAGE, epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--experiment", default=("orderings",), type=comma_list,
-                   help=f"comma-separated, or all: {', '.join(experiments)} (default "
-                        "orderings), or a path to an experiment .toml file")
-    p.add_argument("--profile", default="auto", choices=("auto", *PROFILES),
-                   help="auto (default): full with a GPU, quick on a CPU")
-    p.add_argument("--orderings", type=comma_list, help="subset of the orderings, e.g. a,b")
-    p.add_argument("--archs", type=comma_list, help="networks (rows of gluon_resnet.ARCHS)")
-    p.add_argument("--seeds", type=parse_seeds, help="e.g. 0-9 or 0,3,5 (replaces the grid's seeds)")
-    p.add_argument("--epochs", type=int, help="replace the profile's number of epochs")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a config field for every run, e.g. --set lr=0.1 (repeatable)")
-    p.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
-                   help="make a config field an axis of the grid, e.g. --grid momentum=0,0.9")
-    p.add_argument("--data-dir", help="folder with the four Fashion-MNIST IDX files (.gz or not)")
-    p.add_argument("--results-dir", help="default: results/ in this checkout")
-    p.add_argument("--gpus", help="GPU ids, e.g. 0 or 0,1 (data-parallel); default: all MXNet sees")
-    p.add_argument("--report-only", action="store_true", help="rebuild the reports from disk, train nothing")
-    p.add_argument("--list", action="store_true",
-                   help="show the runs, their estimated time and the seeds each comparison needs")
-    p.add_argument("--fresh", action="store_true", help="delete these runs' records and checkpoints first")
-    p.add_argument("--until-decided", action="store_true",
-                   help="train one seed of every group per round (0, 1, ...) until every "
-                        "comparison with the baseline has a verdict, or --max-seeds")
-    p.add_argument("--max-seeds", type=int, help="cap of --until-decided (default: the "
-                   "experiment's declared cap, 10)")
-    g = p.add_argument_group("running runs side by side (default: one after another, in this process)")
+    what = p.add_argument_group("what to run")
+    what.add_argument("--experiment", default=("orderings",), type=comma_list,
+                      help=f"comma-separated, or all: {', '.join(experiments)} (default "
+                           "orderings), or a path to an experiment .toml file")
+    what.add_argument("--profile", default="auto", choices=("auto", *PROFILES),
+                      help="auto (default): full with a GPU, quick on a CPU")
+    what.add_argument("--orderings", type=comma_list, help="subset of the orderings, e.g. a,b")
+    what.add_argument("--archs", type=comma_list, help="networks (rows of gluon_resnet.ARCHS)")
+    what.add_argument("--seeds", type=parse_seeds,
+                      help="e.g. 0-9 or 0,3,5 (replaces the grid's seeds)")
+    what.add_argument("--epochs", type=int, help="replace the profile's number of epochs")
+    grid = p.add_argument_group("the grid (ablations without editing the package)")
+    grid.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                      help="override a config field for every run, e.g. --set lr=0.1 "
+                           "(repeatable)")
+    grid.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                      help="make a config field an axis of the grid, e.g. --grid "
+                           "momentum=0,0.9")
+    do = p.add_argument_group("what to do (default: train what is not on disk, then report)")
+    do.add_argument("--list", action="store_true",
+                    help="show the runs, their estimated time and the seeds each comparison "
+                         "needs")
+    do.add_argument("--report-only", action="store_true",
+                    help="rebuild the reports from disk, train nothing")
+    do.add_argument("--until-decided", action="store_true",
+                    help="train one seed of every group per round (0, 1, ...) until every "
+                         "comparison with the baseline has a verdict, or --max-seeds")
+    do.add_argument("--max-seeds", type=int, help="cap of --until-decided (default: the "
+                    "folder's locked cap, else the experiment's declared one)")
+    do.add_argument("--fresh", action="store_true",
+                    help="delete these runs' records and checkpoints first")
+    files = p.add_argument_group("storage")
+    files.add_argument("--data-dir",
+                       help="folder with the four Fashion-MNIST IDX files (.gz or not)")
+    files.add_argument("--results-dir", help="default: results/ in this checkout")
+    g = p.add_argument_group("who trains (default: one run after another, in this process)")
+    g.add_argument("--gpus", help="GPU ids, e.g. 0 or 0,1 (data-parallel); default: all MXNet "
+                   "sees")
     g.add_argument("--executor", choices=KINDS, help="sequential (default), local (worker "
                    "processes on this machine: --parallel/--workers), or ray (tasks on a Ray cluster)")
     g.add_argument("--parallel", action="store_true", help="one worker process per GPU (--gpus, "
@@ -136,3 +155,80 @@ def storage_message(e: OSError) -> str:
     return (f"error: cannot write{where}: {e.strerror or e}; {hint}. Every run's record on "
             "disk is intact up to its last finished epoch: run the same command again to "
             "resume.")
+
+
+# ---- checks of the flags, and what they ask of the grid ----
+
+# Options that set a grid axis, and the --set/--grid field each would collide with.
+AXIS_FLAGS = (("orderings", "ordering"), ("archs", "arch"), ("seeds", "seed"), ("epochs", "epochs"))
+
+
+def check_flags(args: argparse.Namespace, default_results: Path) -> None:
+    """Contradictory or out-of-range flags: ValueError saying which."""
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError("--epochs must be >= 1")
+    if args.max_seeds is not None and not args.until_decided:
+        raise ValueError("--max-seeds caps --until-decided; add --until-decided")
+    if args.until_decided and (args.seeds or args.report_only or args.list):
+        raise ValueError("--until-decided chooses the seeds itself (0, 1, ... until decided): "
+                         "not with --seeds, --list or --report-only")
+    if args.max_seeds is not None and not 2 <= args.max_seeds <= MAX_CAP:
+        raise ValueError(f"--max-seeds must be between 2 and {MAX_CAP} (the plan looks at "
+                         f"3 seeds first by default), got {args.max_seeds}")
+    results = Path(args.results_dir or default_results).expanduser()
+    if results.exists() and not results.is_dir():
+        raise ValueError(f"--results-dir {results} is a file, not a folder: name a folder "
+                         "(it is created if missing)")
+    args.results_dir = results
+
+
+def check_gpus(gpus: list[int] | None, kind: str) -> None:
+    """GPUs named with --gpus must exist here (Ray assigns its own: --gpus is refused there)."""
+    if gpus is None or kind == "ray":
+        return
+    available = gpu_count()
+    missing = [g for g in gpus if not 0 <= g < available]
+    if missing:
+        raise ValueError(f"--gpus {','.join(map(str, gpus))}: GPU {missing} not available, "
+                         f"MXNet sees {available} GPU(s)" + (
+                             " (the CPU build of mxnet sees none: make run GPU=1 installs the "
+                             "CUDA build)" if available == 0 else ""))
+
+
+def grid_of(args: argparse.Namespace) -> tuple[dict, dict, dict, dict]:
+    """(axes, overrides) for expand(), and the --set / --grid fields for the command line."""
+    sets, grids = overrides_of(args.set), axes_of(args.grid)
+    for flag, field in AXIS_FLAGS:
+        if getattr(args, flag) and (field in sets or field in grids):
+            raise ValueError(f"--{flag} and --set/--grid {field}=... both set {field}: use one")
+    if args.until_decided and "seed" in {**sets, **grids}:
+        raise ValueError("--until-decided chooses the seeds itself (0, 1, ... until decided): "
+                         "not with --set/--grid seed=...")
+    both = sorted(set(sets) & set(grids))
+    if both:
+        raise ValueError(f"--set and --grid both set {both[0]}: use one")
+    axes = {k: v for k, v in (("ordering", args.orderings), ("arch", args.archs),
+                              ("seed", args.seeds)) if v}
+    # a --set field is an axis of one value: it replaces the experiment's axis of that name
+    axes.update({k: (v,) for k, v in sets.items()}, **grids)
+    overrides = {"epochs": args.epochs} if args.epochs else {}
+    return axes, overrides, sets, grids
+
+
+# Options of a --list call that the --until-decided call continuing its folder keeps.
+KEPT_OPTIONS = ("--orderings", "--archs", "--epochs", "--set", "--grid", "--data-dir",
+                "--results-dir")
+
+
+def continue_command(argv: list[str] | None, source: str, profile: str) -> str:
+    """`python run_all.py ... --until-decided` for this experiment's folder: the call's
+    grid and folder options, its profile resolved (--max-seeds is added by the caller)."""
+    words, given = ["python", "run_all.py", "--experiment", source, "--profile", profile], list(
+        sys.argv[1:] if argv is None else argv)
+    for i, word in enumerate(given):
+        flag, eq, value = word.partition("=")
+        if flag in KEPT_OPTIONS:
+            words += [flag, value] if eq else given[i:i + 2]
+    return shlex.join(words + ["--until-decided"])
+
+
