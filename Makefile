@@ -44,7 +44,7 @@ bench: setup
 	$(BIN)/python -m gluon_resnet.tools.bench $(ARGS)
 
 # The verdict procedure's error rates and power, measured by simulating the whole
-# --until-decided loop (the figures quoted in the README).
+# --until-decided loop (the figures quoted in docs/statistics.md).
 error-rates: setup-dev
 	$(BIN)/python -m pytest tests/test_decide.py tests/test_collapse.py -q -s -p no:cacheprovider \
 	    -k "false_positives or unequal_spreads or at_the_margin or found_equivalent or found_better \

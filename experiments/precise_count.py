@@ -8,7 +8,7 @@ the BatchNorm statistics from K training batches, for each K, from `repeats` dis
 of batches, and tests each estimate on the profile's test set. The spread between sets at
 one K is the noise the estimate adds to the precise test accuracy; the seconds per K against
 an epoch's training seconds are its cost. What chose the default of
-RunConfig.precise_bn_batches (README, "Precise evaluation").
+RunConfig.precise_bn_batches (docs/measurements.md, "Precise evaluation").
 """
 from __future__ import annotations
 

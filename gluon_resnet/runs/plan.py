@@ -130,7 +130,7 @@ def power_line(v, analysis, comparisons: int) -> str:
 
 
 # Two 1-thread processes beat one 2-thread process on this suite's runs of minutes (1.28x
-# measured on the quick profile, README); for runs of seconds each worker's start-up
+# measured on the quick profile, docs/running.md); for runs of seconds each worker's start-up
 # (importing MXNet, loading the data: ~3 s) costs more than it saves (smoke: 11.1 s vs 8.3 s).
 PARALLEL_MIN_SECONDS = 60
 
