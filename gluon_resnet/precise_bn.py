@@ -59,13 +59,14 @@ class _Averager:
 
 def _batch_moments(x, axis: int):
     """One batch's mean and biased variance (MXNet's running_var estimator) per channel. On
-    the CPU in float64 numpy: MXNet's own reductions took 70 times as long there (147 ms
-    against 2 ms for a 128x16x28x28 batch, one thread), enough to make precise evaluation
-    cost more than the epoch's training on the 110-layer net."""
+    the CPU with numpy, accumulating in float64: MXNet's own reductions took 13 to 70 times
+    as long there (one thread: 7.3 s against 0.57 s for a 256x32x96x96 batch, 147 ms against
+    2 ms for 128x16x28x28), enough to make precise evaluation cost more than the epoch's
+    training on the 110-layer net."""
     axes = tuple(a for a in range(x.ndim) if a != axis % x.ndim)
     if x.ctx.device_type == "cpu":
-        a = x.asnumpy().astype(np.float64)
-        return a.mean(axis=axes), a.var(axis=axes)
+        a = x.asnumpy()
+        return a.mean(axis=axes, dtype=np.float64), a.var(axis=axes, dtype=np.float64)
     x = x.astype("float32")
     return x.mean(axis=axes), x.var(axis=axes)
 
