@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests run from a clone without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from gluon_resnet.data import FashionMNIST, load_fashion_mnist  # noqa: E402
+# No MXNet at import: the statistics tests (test_decide, test_stats, test_collapse) run
+# without it (tests/test_imports.py checks). Fixtures that need it import it when first used.
 
 # What legitimately differs between two executions of one config: timings, the machine, and
 # the store folder it was written to (<experiment>/<profile>).
@@ -33,12 +34,14 @@ def comparable(record: dict) -> dict:
 
 
 @pytest.fixture(scope="session")
-def fashion_mnist() -> FashionMNIST:
-    """All 70,000 real images (found as a user's run would find them)."""
+def fashion_mnist():
+    """All 70,000 real images (found as a user's run would find them): a FashionMNIST."""
+    from gluon_resnet.data import load_fashion_mnist
+
     return load_fashion_mnist()
 
 
 @pytest.fixture(scope="session")
-def small_data(fashion_mnist: FashionMNIST) -> FashionMNIST:
+def small_data(fashion_mnist):
     """20 training and 10 test images per class: 200 + 100 real images."""
     return fashion_mnist.subset(20, 10)
