@@ -1,7 +1,10 @@
 """Shared fixtures: the real Fashion-MNIST, loaded and verified once per test session."""
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -45,3 +48,27 @@ def fashion_mnist():
 def small_data(fashion_mnist):
     """20 training and 10 test images per class: 200 + 100 real images."""
     return fashion_mnist.subset(20, 10)
+
+
+@pytest.fixture(scope="session")
+def smoke_grid(tmp_path_factory) -> Path:
+    """A results folder holding the `orderings` smoke grid (five orderings, seed 0), trained
+    once per test session by `run_all.py --profile smoke` in its own process with one thread
+    (as each local or Ray worker trains). Tests read it and never change it: copy it first
+    (shutil.copytree) to change it. Under pytest-xdist the first worker to ask trains it while
+    the others wait on a lock, and all read the same folder."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    done, results = base / "smoke-grid.done", base / "smoke-grid"
+    with open(base / "smoke-grid.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(results, ignore_errors=True)  # a run that failed before
+            proc = subprocess.run(
+                [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
+                 "--results-dir", str(results)], cwd=ROOT, capture_output=True, text=True,
+                timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            done.write_text(proc.stdout)
+    return results

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from gluon_resnet.store import RunStore, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE_ORDERINGS = "conv_bn_relu,bn_relu_conv,relu_before_add"
+ORDERINGS = ("conv_bn_relu", "bn_after_add", "relu_before_add", "relu_preact", "bn_relu_conv")
 
 
 def run_cli(*args: str, results: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -24,23 +25,24 @@ def run_cli(*args: str, results: Path, check: bool = True) -> subprocess.Complet
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """One smoke run of three orderings into a fresh results folder."""
-    results = tmp_path_factory.mktemp("results")
-    proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
-    return results, RunStore(results / "orderings" / "smoke"), proc
+def smoke(smoke_grid, tmp_path_factory):
+    """`run_all.py --profile smoke` (five orderings) into a fresh results folder: a copy of the
+    session's smoke grid (tests/conftest.py), which the tests below change in turn."""
+    results = tmp_path_factory.mktemp("smoke") / "results"
+    shutil.copytree(smoke_grid, results)
+    return results, RunStore(results / "orderings" / "smoke")
 
 
 def test_smoke_writes_one_valid_record_per_run(smoke):
-    results, store, proc = smoke
+    results, store = smoke
     files = sorted(store.runs_dir.glob("*.json"))
-    assert len(files) == 3, proc.stdout
+    assert len(files) == len(ORDERINGS), files
     for path in files:
         rec = read_record(path)
         assert rec["run_id"] == path.stem
         assert rec["experiment"] == "orderings" and rec["profile"] == "smoke"
         assert rec["status"] == "completed"
-        assert rec["config"]["ordering"] in SMOKE_ORDERINGS.split(",")
+        assert rec["config"]["ordering"] in ORDERINGS
         assert len(rec["epochs"]) == rec["config"]["epochs"]
         for ep in rec["epochs"]:
             assert 0.0 <= ep["test_acc"] <= 1.0 and ep["train_loss"] > 0
@@ -53,7 +55,7 @@ def test_smoke_writes_one_valid_record_per_run(smoke):
 
 
 def test_report_numbers_come_from_the_run_files(smoke):
-    _, store, _ = smoke
+    _, store = smoke
     report = (store.root / "report.md").read_text()
     for rec in store.records():
         ordering = rec["config"]["ordering"]
@@ -69,23 +71,23 @@ def test_report_numbers_come_from_the_run_files(smoke):
 
 
 def test_rerun_skips_completed_runs(smoke):
-    results, store, _ = smoke
+    results, store = smoke
     before = {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")}
-    proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
-    assert proc.stdout.count("skipped") == 3, proc.stdout
+    proc = run_cli("--profile", "smoke", results=results)
+    assert proc.stdout.count("skipped") == len(ORDERINGS), proc.stdout
     assert {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")} == before
 
 
 def test_corrupt_and_failed_runs_are_redone_locked_runs_left_alone(smoke):
-    results, store, _ = smoke
-    corrupt, failed, locked = sorted(store.runs_dir.glob("*.json"))
+    results, store = smoke
+    corrupt, failed, locked, *_ = sorted(store.runs_dir.glob("*.json"))
     corrupt.write_text('{"schema_version": 1, "run_id": ')  # a torn write
     rec = json.loads(failed.read_text())
     rec["status"], rec["epochs"] = "failed", rec["epochs"][:1]
     failed.write_text(json.dumps(rec))
     locked_before = locked.read_bytes()
     with store.lock(locked.stem):  # as if another runner were training it
-        proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
+        proc = run_cli("--profile", "smoke", results=results)
     assert "corrupted run file" in proc.stdout and corrupt.stem in proc.stdout
     assert "another process" in proc.stdout
     assert read_record(corrupt)["status"] == "completed"
@@ -96,7 +98,7 @@ def test_corrupt_and_failed_runs_are_redone_locked_runs_left_alone(smoke):
 
 
 def test_fresh_retrains_and_report_only_rebuilds(smoke):
-    results, store, _ = smoke
+    results, store = smoke
     one = "conv_bn_relu"
     path = next(p for p in store.runs_dir.glob("*.json") if read_record(p)["config"]["ordering"] == one)
     started = read_record(path)["started"]
