@@ -1,4 +1,5 @@
-# Quick start:  make test   (set up .venv + data, run the tests)
+# Quick start:  make test   (set up .venv + data, run every test, on both cores)
+#               make test-fast   (the same without the slow end-to-end, fault and simulation tests)
 #               make run    (set up .venv + data, run python run_all.py; ARGS="..." passes options)
 # GPU machines: make run GPU=1   (installs mxnet-cu112 instead of the CPU mxnet, never both)
 VENV     := .venv
@@ -8,9 +9,13 @@ REQ      := $(if $(GPU),requirements-gpu.txt,requirements.txt)
 OTHER    := $(if $(GPU),mxnet,mxnet-cu112)
 STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 ARGS     ?=
+# pytest-xdist workers (one MXNet thread each, tests/conftest.py); tests sharing a module's
+# fixture stay on one worker (--dist loadgroup).
+TEST_WORKERS ?= 2
+PYTEST   := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-dev data test run bench report error-rates clean
+.PHONY: setup setup-dev data test test-fast run bench report error-rates clean
 
 setup: $(STAMP) data
 setup-dev: $(VENV)/.installed-dev data
@@ -35,7 +40,10 @@ data: $(STAMP)
 	@sh scripts/ensure_data.sh $(BIN)/python
 
 test: setup-dev
-	$(BIN)/python -m pytest
+	$(PYTEST) $(ARGS)
+
+test-fast: setup-dev
+	$(PYTEST) -m "not slow" $(ARGS)
 
 run: setup
 	$(BIN)/python run_all.py $(ARGS)

@@ -72,3 +72,57 @@ def smoke_grid(tmp_path_factory) -> Path:
             assert proc.returncode == 0, proc.stdout + proc.stderr
             done.write_text(proc.stdout)
     return results
+
+
+@pytest.fixture
+def cli_in_process(capsys, monkeypatch):
+    """call(*args) runs `run_all.main(args)` in this process and returns (exit status, stdout,
+    stderr): for usage mistakes and --list, which stop before any training, the status and
+    messages of the command without a process each (its imports alone take seconds). An
+    exception escaping main fails the test, as a traceback would."""
+    import signal
+
+    import run_all
+
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps help as in a pipe, not this terminal
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGPIPE)}
+
+    def call(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = run_all.main(list(args))
+        except SystemExit as e:  # argparse: --help, and parser.error for usage mistakes
+            code = 0 if e.code is None else e.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    yield call
+    for signum, handler in handlers.items():  # main() sets both for the command's process
+        signal.signal(signum, handler)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a module-scoped fixture run on one pytest-xdist worker, in file order:
+    the fixture is built once, and tests that change it in turn (a results folder) see the
+    changes in the order written. Tests sharing any such fixture, directly or through another
+    test, form one group (xdist_group, named after the module and a fixture)."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(key):
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    shared = {}
+    for item in items:
+        infos = getattr(item, "_fixtureinfo", None)
+        keys = sorted((item.module.__name__, name)
+                      for name, defs in (infos.name2fixturedefs.items() if infos else ())
+                      if name in item.fixturenames and defs and defs[-1].scope == "module")
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+        shared[item] = keys
+    for item, keys in shared.items():
+        if keys:
+            module, fixture = root(keys[0])
+            item.add_marker(pytest.mark.xdist_group(f"{module}.{fixture}"))

@@ -89,12 +89,14 @@ def _assert_family_wise_within_alpha(runs, n_exp: int, label: str) -> None:
     assert _never_undecided_again(runs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paired, n_exp", [(True, 600), (False, 600)])
 def test_no_difference_family_wise_false_positives_within_alpha(paired, n_exp):
     runs = _simulate([0.0, 0.0, 0.0, 0.0], REALISTIC, paired, n_exp, seed=11 if paired else 12)
     _assert_family_wise_within_alpha(runs, n_exp, "paired" if paired else "unpaired")
 
 
+@pytest.mark.slow
 def test_unequal_spreads_keep_the_unpaired_family_wise_rate_within_alpha():
     """Unpaired, all means equal, every variant's sd 3x the baseline's: the Welch null changes
     with the sd ratio, and F (the worst case over ratios) still holds alpha over looks and the
@@ -104,6 +106,7 @@ def test_unequal_spreads_keep_the_unpaired_family_wise_rate_within_alpha():
     _assert_family_wise_within_alpha(runs, n_exp, "unpaired, variants' sd 3x")
 
 
+@pytest.mark.slow
 def test_difference_at_the_margin_is_rarely_called_equivalent():
     """The boundary variant at +margin (half the experiments) or -margin; the others truly
     equivalent (difference 0), Holm's worst case: their equivalence nulls fall first, so the
@@ -123,6 +126,7 @@ def test_difference_at_the_margin_is_rarely_called_equivalent():
     assert others_eq >= 0.8, f"truly equivalent variants recognised in only {others_eq:.3f}"
 
 
+@pytest.mark.slow
 def test_no_difference_with_small_spread_is_found_equivalent():
     n_exp = 500
     runs = _simulate([0.0, 0.0, 0.0, 0.0], TIGHT, True, n_exp, seed=31)
@@ -136,6 +140,7 @@ def test_no_difference_with_small_spread_is_found_equivalent():
     assert _never_undecided_again(runs)
 
 
+@pytest.mark.slow
 def test_large_improvement_is_found_better_never_worse():
     n_exp = 500
     runs = _simulate([0.02, 0.02, 0.02, 0.02], REALISTIC, True, n_exp, seed=41)
@@ -172,6 +177,7 @@ def test_single_look_needs_no_correction(kind):
     assert np.all(np.abs(f - GRID) <= mc), f"F - identity: {f - GRID}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["welch", "welch_one_sided"])
 def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
     """Single comparisons simulated afresh (another seed) at sd ratios on and off SD_RATIOS:
@@ -350,6 +356,7 @@ def test_planning_needs_fewer_seeds_for_larger_effects_and_is_fast():
     assert math.ceil(single) < needed[1] <= math.ceil(bonferroni), (single, needed[1], bonferroni)
 
 
+@pytest.mark.slow
 def test_simultaneous_interval_covers_at_every_look():
     """One comparison, true difference +0.3 points: the simultaneous CI of every look covers it
     in all but alpha of the experiments (exact for the paired t under normality)."""

@@ -78,6 +78,7 @@ def close(a, b, path: str = "") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
+@pytest.mark.slow
 def test_smoke_records_and_table_match_the_pinned_ones(smoke_grid):
     got = snapshot(smoke_grid / "orderings" / "smoke", PINNED)
     want = json.loads(GOLDEN.read_text())

@@ -42,6 +42,7 @@ def sequential(smoke_grid) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_sequential_records(sequential, tmp_path):
     proc = run_cli(tmp_path, "--workers", "2")
     got = records(tmp_path)
@@ -55,6 +56,7 @@ def test_two_workers_give_the_sequential_records(sequential, tmp_path):
     assert (tmp_path / "orderings" / "smoke" / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_run_is_redone_and_resumes(sequential, tmp_path):
     marker = tmp_path / "killed"
     proc = run_cli(tmp_path, "--workers", "2", **{FAULT_ENV: f"1:{marker}"})
@@ -64,6 +66,7 @@ def test_a_killed_worker_run_is_redone_and_resumes(sequential, tmp_path):
     assert {k: comparable(r) for k, r in records(tmp_path).items()} == sequential
 
 
+@pytest.mark.slow
 def test_workers_leave_a_locked_run_alone_and_share_the_cores(tmp_path):
     store = RunStore(tmp_path / "orderings" / "smoke")
     # --list names the runs without training; take the second one's lock, as another

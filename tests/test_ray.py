@@ -59,6 +59,7 @@ def executor_with(base, **options):
     return RayExecutor(replace(base.options, **options))
 
 
+@pytest.mark.slow
 def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_path):
     store = RunStore(tmp_path / "results" / "orderings" / "smoke")
     ex = executor_with(ray_executor, checkpoint_uri=f"file://{tmp_path / 'worker'}")
@@ -78,6 +79,7 @@ def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_pat
     assert again["skipped"] == len(RUNS) and again["trained"] == 0
 
 
+@pytest.mark.slow
 def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path):
     store = RunStore(tmp_path / "results" / "orderings" / "smoke")
     marker = tmp_path / "killed"

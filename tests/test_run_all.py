@@ -33,6 +33,7 @@ def smoke(smoke_grid, tmp_path_factory):
     return results, RunStore(results / "orderings" / "smoke")
 
 
+@pytest.mark.slow
 def test_smoke_writes_one_valid_record_per_run(smoke):
     results, store = smoke
     files = sorted(store.runs_dir.glob("*.json"))
@@ -54,6 +55,7 @@ def test_smoke_writes_one_valid_record_per_run(smoke):
         "checkpoints" in p.parts for p in results.rglob("*.params"))
 
 
+@pytest.mark.slow
 def test_report_numbers_come_from_the_run_files(smoke):
     _, store = smoke
     report = (store.root / "report.md").read_text()
@@ -70,6 +72,7 @@ def test_report_numbers_come_from_the_run_files(smoke):
         assert (store.root / png).exists(), png
 
 
+@pytest.mark.slow
 def test_rerun_skips_completed_runs(smoke):
     results, store = smoke
     before = {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")}
@@ -78,6 +81,7 @@ def test_rerun_skips_completed_runs(smoke):
     assert {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")} == before
 
 
+@pytest.mark.slow
 def test_corrupt_and_failed_runs_are_redone_locked_runs_left_alone(smoke):
     results, store = smoke
     corrupt, failed, locked, *_ = sorted(store.runs_dir.glob("*.json"))
@@ -97,6 +101,7 @@ def test_corrupt_and_failed_runs_are_redone_locked_runs_left_alone(smoke):
     assert locked.read_bytes() == locked_before
 
 
+@pytest.mark.slow
 def test_fresh_retrains_and_report_only_rebuilds(smoke):
     results, store = smoke
     one = "conv_bn_relu"
@@ -110,6 +115,7 @@ def test_fresh_retrains_and_report_only_rebuilds(smoke):
     assert "training" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_list_estimates_without_training(tmp_path):
     proc = run_cli("--profile", "smoke", "--list", "--experiment", "all", results=tmp_path)
     assert "estimated time left" in proc.stdout
