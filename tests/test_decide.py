@@ -225,6 +225,7 @@ def test_the_bound_past_the_simulation_is_conservative():
     assert np.all(bound >= f - mc), f"bound below the exact F: {bound - f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, ratios", [("paired", (1.0,)), ("welch", (1.0, 3.0, 12.0, 1e6))])
 def test_error_rate_holds_at_a_cap_past_the_simulation(kind, ratios):
     """Single comparisons under the null, looked at after every seed from 3 to 45 (15 looks
