@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -249,16 +247,16 @@ def test_help_shows_two_examples_of_each_new_option(cli_in_process):
     (["--experiment", "BAD_TOML"], "name = 'bad'\n[base]\nlr = inf\n"),
     (["--experiment", "BAD_TOML"], "name = '../escape'\n"),
     (["--experiment", "BAD_TOML"], "name = 'orderings'\n")])
-def test_bad_values_and_names_train_and_write_nothing(tmp_path, args, toml):
+def test_bad_values_and_names_train_and_write_nothing(tmp_path, args, toml, cli_in_process,
+                                                     monkeypatch):
     """Without --list: refused before any run starts, and the results folder stays absent
     (a name with '..' wrote beside it, a built-in's name into the built-in's folder)."""
     bad = tmp_path / "bad.toml"
     bad.write_text(toml)
     results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
-                           "--results-dir", str(results),
-                           *[str(bad) if a == "BAD_TOML" else a for a in args]],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()[-1]) > 0 and not results.exists()
+    monkeypatch.chdir(ROOT)
+    status, _, err = cli_in_process("--profile", "smoke", "--results-dir", str(results),
+                                    *[str(bad) if a == "BAD_TOML" else a for a in args])
+    assert status == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()[-1]) > 0 and not results.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]

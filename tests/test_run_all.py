@@ -165,6 +165,7 @@ def _tracked(folder: Path) -> dict[str, bytes]:
             if p.is_file() and not {"locks", "checkpoints"} & set(p.relative_to(folder).parts)}
 
 
+@pytest.mark.slow
 def test_a_call_that_trains_nothing_writes_nothing_tracked(tmp_path):
     """`make run` on a fresh clone (every run done) rewrote the committed experiment.json
     (definitions written by an older version lacked newer fields), so the tree was dirty
