@@ -30,6 +30,15 @@ MEDIUM = (0.003, 0.0018)     # total sd ~0.0035; per-seed differences sd ~0.0025
 TIGHT = (0.0008, 0.0006)     # total sd 0.001; per-seed differences sd ~0.00085
 
 
+# Sample sizes. A rate held at alpha = 5 % is checked as measured <= alpha + 3 Monte Carlo
+# standard errors, 0.05 + 0.654 / sqrt(n): 0.079 at 500, 0.077 at 600, 0.073 at 800, 0.068 at
+# 1,300 experiments (a true 5 % passes with probability 0.9987). n is sized so that the rule
+# a test guards against would fail it: unequal spreads need 1,300, because the F of equal
+# variances let 0.074-0.085 through there, which the 600-experiment bound (0.077) would
+# pass; where a missing look correction is the failure, its rate is past 0.1 per comparison
+# (test_sequential_p_inflates_and_is_a_cdf), far over every bound here. The simulations are
+# seeded and the README quotes their rates (`make error-rates`), so n and seeds stay as they
+# are; each is marked slow (`make test-fast` leaves them out).
 def _bound(rate: float, n: int) -> float:
     """rate plus 3 Monte Carlo standard errors of a proportion measured on n experiments."""
     return rate + 3 * math.sqrt(rate * (1 - rate) / n)
@@ -182,6 +191,7 @@ def test_single_look_needs_no_correction(kind):
 def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
     """Single comparisons simulated afresh (another seed) at sd ratios on and off SD_RATIOS:
     rejecting when the repeated p-value is <= alpha happens in at most alpha of them."""
+    # 40,000: the worst rate must lie within 0.0033 (3 se) above alpha and 0.005 below it
     n_sims, rng = 40_000, np.random.default_rng(61)
     level = S.nominal_level(kind, 3, MAX_SEEDS, ALPHA)  # reject iff the minimum p <= level
     assert S.sequential_p(level, kind, 3, MAX_SEEDS) <= ALPHA
