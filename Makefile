@@ -9,10 +9,13 @@ REQ      := $(if $(GPU),requirements-gpu.txt,requirements.txt)
 OTHER    := $(if $(GPU),mxnet,mxnet-cu112)
 STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 ARGS     ?=
-# pytest-xdist workers (one MXNet thread each, tests/conftest.py); tests sharing a module's
-# fixture stay on one worker (--dist loadgroup).
+# pytest-xdist workers (one MXNet thread each, tests/conftest.py). Each test file runs on one
+# worker (--dist loadfile), the longest files first (tests/conftest.py): a module's fixtures
+# (a results folder its tests change in turn, a Ray instance) are built once. (--dist
+# loadgroup would spread files further, but pytest-xdist 3.8 cannot rename pytest 9's node
+# ids, so its groups are silently ignored.)
 TEST_WORKERS ?= 2
-PYTEST   := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST   := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup setup-dev data test test-fast run bench report error-rates clean

@@ -100,29 +100,16 @@ def cli_in_process(capsys, monkeypatch):
         signal.signal(signum, handler)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
+
+# The files that take longest, longest first (measured with --durations on two cores). With
+# `make test`, pytest-xdist hands whole files to its two workers in collection order
+# (--dist loadfile --no-loadscope-reorder): long ones first, so that neither worker is left
+# with a long file at the end while the other idles. A stale list costs balance, not tests.
+LONGEST_FIRST = ("test_faults.py", "test_until_decided.py", "test_parallel.py", "test_ray.py",
+                 "test_run_all.py", "test_ablations.py", "test_notebooks.py", "test_collapse.py",
+                 "test_decide.py", "test_train.py", "test_golden.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests that share a module-scoped fixture run on one pytest-xdist worker, in file order:
-    the fixture is built once, and tests that change it in turn (a results folder) see the
-    changes in the order written. Tests sharing any such fixture, directly or through another
-    test, form one group (xdist_group, named after the module and a fixture)."""
-    parent: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def root(key):
-        while parent.setdefault(key, key) != key:
-            key = parent[key]
-        return key
-
-    shared = {}
-    for item in items:
-        infos = getattr(item, "_fixtureinfo", None)
-        keys = sorted((item.module.__name__, name)
-                      for name, defs in (infos.name2fixturedefs.items() if infos else ())
-                      if name in item.fixturenames and defs and defs[-1].scope == "module")
-        for key in keys[1:]:
-            parent[root(key)] = root(keys[0])
-        shared[item] = keys
-    for item, keys in shared.items():
-        if keys:
-            module, fixture = root(keys[0])
-            item.add_marker(pytest.mark.xdist_group(f"{module}.{fixture}"))
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept

@@ -199,7 +199,8 @@ def test_copied_record_is_quarantined_and_the_run_redone(smoke):
 
 
 @pytest.mark.slow
-def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(smoke):
+def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(smoke,
+                                                                              cli_in_process):
     results, store = smoke
     info = (store.root / "experiment.json").read_bytes()
     proc = cli("--profile", "smoke", "--orderings", "relu_preact", "--seeds", "0",
@@ -210,8 +211,9 @@ def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(sm
     command = report.split("To reproduce these runs:")[1].strip().splitlines()[0]
     assert "--orderings conv_bn_relu,relu_preact,bn_relu_conv" in command
     assert "--seeds 0" in command and "GPU(s)" not in report
-    failed = cli("--profile", "smoke", "--gpus", "5", results=results)
-    assert failed.returncode == 2 and "MXNet sees 0 GPU(s)" in failed.stderr
+    status, _, err = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                    "--gpus", "5")
+    assert status == 2 and "MXNet sees 0 GPU(s)" in err
     assert (store.root / "experiment.json").read_bytes() == info
 
 
@@ -444,11 +446,11 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_fresh_says_what_it_deletes_and_list_shows_it(smoke):
+def test_fresh_says_what_it_deletes_and_list_shows_it(smoke, cli_in_process):
     results, store = smoke
-    listed = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--fresh", "--list",
-                 results=results)
-    assert "done->fresh" in listed.stdout
+    status, out, _ = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                    "--orderings", "conv_bn_relu", "--fresh", "--list")
+    assert status == 0 and "done->fresh" in out
     proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--fresh", results=results)
     assert "--fresh: deleting its record (done, 2 epochs) and its checkpoint" in proc.stdout
 

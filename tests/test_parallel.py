@@ -67,11 +67,13 @@ def test_a_killed_worker_run_is_redone_and_resumes(sequential, tmp_path):
 
 
 @pytest.mark.slow
-def test_workers_leave_a_locked_run_alone_and_share_the_cores(tmp_path):
+def test_workers_leave_a_locked_run_alone_and_share_the_cores(tmp_path, cli_in_process):
     store = RunStore(tmp_path / "orderings" / "smoke")
     # --list names the runs without training; take the second one's lock, as another
     # runner training it would
-    listing = run_cli(tmp_path, "--list", "--workers", "2").stdout
+    status, listing, _ = cli_in_process("--profile", "smoke", "--orderings", ",".join(ORDERINGS),
+                                        "--results-dir", str(tmp_path), "--list", "--workers", "2")
+    assert status == 0
     assert "with 2 parallel workers" in listing
     run_ids = [line.split()[0] for line in listing.splitlines() if line.startswith("  d2l18")]
     assert len(run_ids) == len(ORDERINGS)

@@ -116,10 +116,11 @@ def test_fresh_retrains_and_report_only_rebuilds(smoke):
 
 
 @pytest.mark.slow
-def test_list_estimates_without_training(tmp_path):
-    proc = run_cli("--profile", "smoke", "--list", "--experiment", "all", results=tmp_path)
-    assert "estimated time left" in proc.stdout
-    assert "orderings/smoke: 5 runs" in proc.stdout
+def test_list_estimates_without_training(tmp_path, cli_in_process):
+    status, out, _ = cli_in_process("--results-dir", str(tmp_path), "--profile", "smoke",
+                                    "--list", "--experiment", "all")
+    assert status == 0 and "estimated time left" in out
+    assert "orderings/smoke: 5 runs" in out
     assert not list(tmp_path.rglob("*.json"))
 
 

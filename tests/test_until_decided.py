@@ -59,12 +59,12 @@ def test_interrupted_loop_resumes_without_retraining(capped):
 
 
 @pytest.mark.slow
-def test_list_shows_the_seeds_each_comparison_needs(capped):
+def test_list_shows_the_seeds_each_comparison_needs(capped, cli_in_process):
     results, _, _ = capped
-    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--seeds", "0-2", "--list",
-                   results=results)
-    assert "seeds needed (final_test_acc, margin ±0.50 points, paired" in proc.stdout
-    assert "bn_relu_conv:" in proc.stdout.split("seeds needed")[1]
+    status, out, _ = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                    "--orderings", PAIR, "--seeds", "0-2", "--list")
+    assert status == 0 and "seeds needed (final_test_acc, margin ±0.50 points, paired" in out
+    assert "bn_relu_conv:" in out.split("seeds needed")[1]
 
 
 def fake_record(cfg, final_acc: float) -> dict:
@@ -201,7 +201,8 @@ def test_list_costs_rounds_from_the_groups_of_open_comparisons_only(tmp_path, ca
 
 
 @pytest.mark.slow
-def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capped, tmp_path):
+def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capped, tmp_path,
+                                                                           cli_in_process):
     """The folder's plan was locked at its first look with a cap of 3: raising or lowering it
     is refused (exit 2, nothing trained or written), and a deleted experiment.json leaves the
     report deciding with the locked plan."""
@@ -210,10 +211,10 @@ def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capp
     assert locked["max_seeds"] == 3
     before = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
     for cap, said in (("4", "max_seeds: 3 -> 4"), ("2", "below the plan's first look at 3")):
-        proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--until-decided",
-                       "--max-seeds", cap, results=results, check=False)
-        assert proc.returncode == 2 and said in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        status, _, err = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                        "--orderings", PAIR, "--until-decided", "--max-seeds", cap)
+        assert status == 2 and said in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == before
     copy = tmp_path / "orderings" / "smoke"
     shutil.copytree(store.root, copy)
