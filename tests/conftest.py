@@ -1,4 +1,6 @@
-"""Shared fixtures: the real Fashion-MNIST, loaded and verified once per test session."""
+"""Shared fixtures: the real Fashion-MNIST, loaded and verified once per test session; the
+smoke grid, trained once per session; run_all.main called in this process. And the order in
+which `make test` hands the files to its workers."""
 from __future__ import annotations
 
 import fcntl
@@ -98,7 +100,6 @@ def cli_in_process(capsys, monkeypatch):
     yield call
     for signum, handler in handlers.items():  # main() sets both for the command's process
         signal.signal(signum, handler)
-
 
 
 # The files that take longest, longest first (measured with --durations on two cores). With
