@@ -1,4 +1,5 @@
-# Quick start:  make test   (set up .venv + data, run the tests)
+# Quick start:  make test   (set up .venv + data, run every test, on both cores)
+#               make test-fast   (the same without the slow end-to-end, fault and simulation tests)
 #               make run    (set up .venv + data, run python run_all.py; ARGS="..." passes options)
 # GPU machines: make run GPU=1   (installs mxnet-cu112 instead of the CPU mxnet, never both)
 VENV     := .venv
@@ -8,9 +9,16 @@ REQ      := $(if $(GPU),requirements-gpu.txt,requirements.txt)
 OTHER    := $(if $(GPU),mxnet,mxnet-cu112)
 STAMP    := $(VENV)/.installed-$(if $(GPU),gpu,cpu)
 ARGS     ?=
+# pytest-xdist workers (one MXNet thread each, tests/conftest.py). Each test file runs on one
+# worker (--dist loadfile), the longest files first (tests/conftest.py): a module's fixtures
+# (a results folder its tests change in turn, a Ray instance) are built once. (--dist
+# loadgroup would spread files further, but pytest-xdist 3.8 cannot rename pytest 9's node
+# ids, so its groups are silently ignored.)
+TEST_WORKERS ?= 2
+PYTEST   := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-dev data test run bench report error-rates clean
+.PHONY: setup setup-dev data test test-fast run bench report error-rates clean
 
 setup: $(STAMP) data
 setup-dev: $(VENV)/.installed-dev data
@@ -35,7 +43,10 @@ data: $(STAMP)
 	@sh scripts/ensure_data.sh $(BIN)/python
 
 test: setup-dev
-	$(BIN)/python -m pytest
+	$(PYTEST) $(ARGS)
+
+test-fast: setup-dev
+	$(PYTEST) -m "not slow" $(ARGS)
 
 run: setup
 	$(BIN)/python run_all.py $(ARGS)

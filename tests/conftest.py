@@ -1,7 +1,12 @@
-"""Shared fixtures: the real Fashion-MNIST, loaded and verified once per test session."""
+"""Shared fixtures: the real Fashion-MNIST, loaded and verified once per test session; the
+smoke grid, trained once per session; run_all.main called in this process. And the order in
+which `make test` hands the files to its workers."""
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tests run from a clone without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from gluon_resnet.data import FashionMNIST, load_fashion_mnist  # noqa: E402
+# No MXNet at import: the statistics tests (test_decide, test_stats, test_collapse) run
+# without it (tests/test_imports.py checks). Fixtures that need it import it when first used.
 
 # What legitimately differs between two executions of one config: timings, the machine, and
 # the store folder it was written to (<experiment>/<profile>).
@@ -33,12 +39,78 @@ def comparable(record: dict) -> dict:
 
 
 @pytest.fixture(scope="session")
-def fashion_mnist() -> FashionMNIST:
-    """All 70,000 real images (found as a user's run would find them)."""
+def fashion_mnist():
+    """All 70,000 real images (found as a user's run would find them): a FashionMNIST."""
+    from gluon_resnet.data import load_fashion_mnist
+
     return load_fashion_mnist()
 
 
 @pytest.fixture(scope="session")
-def small_data(fashion_mnist: FashionMNIST) -> FashionMNIST:
+def small_data(fashion_mnist):
     """20 training and 10 test images per class: 200 + 100 real images."""
     return fashion_mnist.subset(20, 10)
+
+
+@pytest.fixture(scope="session")
+def smoke_grid(tmp_path_factory) -> Path:
+    """A results folder holding the `orderings` smoke grid (five orderings, seed 0), trained
+    once per test session by `run_all.py --profile smoke` in its own process with one thread
+    (as each local or Ray worker trains). Tests read it and never change it: copy it first
+    (shutil.copytree) to change it. Under pytest-xdist the first worker to ask trains it while
+    the others wait on a lock, and all read the same folder."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    done, results = base / "smoke-grid.done", base / "smoke-grid"
+    with open(base / "smoke-grid.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(results, ignore_errors=True)  # a run that failed before
+            proc = subprocess.run(
+                [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
+                 "--results-dir", str(results)], cwd=ROOT, capture_output=True, text=True,
+                timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            done.write_text(proc.stdout)
+    return results
+
+
+@pytest.fixture
+def cli_in_process(capsys, monkeypatch):
+    """call(*args) runs `run_all.main(args)` in this process and returns (exit status, stdout,
+    stderr): for usage mistakes and --list, which stop before any training, the status and
+    messages of the command without a process each (its imports alone take seconds). An
+    exception escaping main fails the test, as a traceback would."""
+    import signal
+
+    import run_all
+
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps help as in a pipe, not this terminal
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGPIPE)}
+
+    def call(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = run_all.main(list(args))
+        except SystemExit as e:  # argparse: --help, and parser.error for usage mistakes
+            code = 0 if e.code is None else e.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    yield call
+    for signum, handler in handlers.items():  # main() sets both for the command's process
+        signal.signal(signum, handler)
+
+
+# The files that take longest, longest first (measured with --durations on two cores). With
+# `make test`, pytest-xdist hands whole files to its two workers in collection order
+# (--dist loadfile --no-loadscope-reorder): long ones first, so that neither worker is left
+# with a long file at the end while the other idles. A stale list costs balance, not tests.
+LONGEST_FIRST = ("test_faults.py", "test_until_decided.py", "test_parallel.py", "test_ray.py",
+                 "test_run_all.py", "test_ablations.py", "test_notebooks.py", "test_collapse.py",
+                 "test_decide.py", "test_train.py", "test_golden.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept

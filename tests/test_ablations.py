@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -101,6 +99,7 @@ def momentum_grid(tmp_path_factory):
     return results, RunStore(results / "orderings" / "smoke"), proc
 
 
+@pytest.mark.slow
 def test_grid_over_any_field_is_grouped_and_compared_within(momentum_grid):
     _, store, _ = momentum_grid
     records = store.records()
@@ -116,6 +115,7 @@ def test_grid_over_any_field_is_grouped_and_compared_within(momentum_grid):
     assert "--set lr=0.1" in command and "--grid momentum=0.0,0.9" in command
 
 
+@pytest.mark.slow
 def test_csv_tables_read_back_equal_to_the_run_files(momentum_grid):
     _, store, _ = momentum_grid
     runs = pd.read_csv(store.root / "runs.csv")
@@ -141,6 +141,7 @@ def test_csv_tables_read_back_equal_to_the_run_files(momentum_grid):
     assert set(summary.verdict.dropna()) <= {"better", "worse", "equivalent", "undecided"}
 
 
+@pytest.mark.slow
 def test_toml_experiment_end_to_end(tmp_path):
     proc = run_cli("--experiment", "experiments/lr_ablation.toml", "--profile", "smoke",
                    results=tmp_path)
@@ -224,17 +225,18 @@ def test_a_binary_file_is_named_and_a_built_in_name_refused(tmp_path):
     (["--set", "lr=0.1", "--grid", "lr=0.1,0.2"], "--set and --grid both set lr"),
     (["--experiment", "nowhere.toml"], "nowhere.toml: cannot read the file"),
 ])
-def test_bad_options_exit_2_with_a_message_and_no_traceback(args, message):
-    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--list", "--profile",
-                           "smoke", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+def test_bad_options_exit_2_with_a_message_and_no_traceback(args, message, cli_in_process,
+                                                             monkeypatch):
+    monkeypatch.chdir(ROOT)  # experiments/... paths are the checkout's
+    status, _, err = cli_in_process("--list", "--profile", "smoke", *args)
+    assert status == 2, err
+    assert message in err and "Traceback" not in err
 
 
-def test_help_shows_two_examples_of_each_new_option():
-    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--help"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    examples = proc.stdout.split("ablations without editing the package:")[1]
+def test_help_shows_two_examples_of_each_new_option(cli_in_process):
+    status, out, _ = cli_in_process("--help")
+    assert status == 0
+    examples = out.split("ablations without editing the package:")[1]
     for option in ("--set ", "--grid ", "--experiment "):
         assert sum(line.lstrip().startswith(option) for line in examples.splitlines()) >= 2
 
@@ -245,16 +247,16 @@ def test_help_shows_two_examples_of_each_new_option():
     (["--experiment", "BAD_TOML"], "name = 'bad'\n[base]\nlr = inf\n"),
     (["--experiment", "BAD_TOML"], "name = '../escape'\n"),
     (["--experiment", "BAD_TOML"], "name = 'orderings'\n")])
-def test_bad_values_and_names_train_and_write_nothing(tmp_path, args, toml):
+def test_bad_values_and_names_train_and_write_nothing(tmp_path, args, toml, cli_in_process,
+                                                     monkeypatch):
     """Without --list: refused before any run starts, and the results folder stays absent
     (a name with '..' wrote beside it, a built-in's name into the built-in's folder)."""
     bad = tmp_path / "bad.toml"
     bad.write_text(toml)
     results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
-                           "--results-dir", str(results),
-                           *[str(bad) if a == "BAD_TOML" else a for a in args]],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()[-1]) > 0 and not results.exists()
+    monkeypatch.chdir(ROOT)
+    status, _, err = cli_in_process("--profile", "smoke", "--results-dir", str(results),
+                                    *[str(bad) if a == "BAD_TOML" else a for a in args])
+    assert status == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()[-1]) > 0 and not results.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]

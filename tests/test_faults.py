@@ -67,6 +67,7 @@ def two_of_three(small_data, store: RunStore, monkeypatch) -> dict:
 # ---------------------------------------------------------------- 1, 2: losing progress
 
 
+@pytest.mark.slow
 def test_interrupt_before_the_checkpoint_is_restored_keeps_the_history(
         small_data, tmp_path, monkeypatch, reference):
     store = RunStore(tmp_path / "e" / "p")
@@ -86,6 +87,7 @@ def test_interrupt_before_the_checkpoint_is_restored_keeps_the_history(
     assert comparable(final) == comparable(reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epoch", [1, 2])
 def test_ctrl_c_while_checkpointing_leaves_the_record_at_the_checkpoint(
         small_data, tmp_path, monkeypatch, reference, epoch):
@@ -117,6 +119,7 @@ def test_ctrl_c_while_checkpointing_leaves_the_record_at_the_checkpoint(
     assert comparable(final) == comparable(reference)
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_is_named_and_the_run_starts_over(
         small_data, tmp_path, monkeypatch, reference):
     store = RunStore(tmp_path / "e" / "p")
@@ -131,6 +134,7 @@ def test_truncated_checkpoint_is_named_and_the_run_starts_over(
     assert comparable(final) == comparable(reference)  # from scratch: the same numbers
 
 
+@pytest.mark.slow
 def test_a_failed_run_makes_the_suite_exit_1(tmp_path):
     # 7,000 images per class do not exist (6,000 do): the run fails, the suite carries on
     proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--set",
@@ -183,6 +187,7 @@ def smoke(tmp_path_factory):
     return results, RunStore(results / "orderings" / "smoke")
 
 
+@pytest.mark.slow
 def test_copied_record_is_quarantined_and_the_run_redone(smoke):
     results, store = smoke
     a, b = sorted(store.runs_dir.glob("*.json"))
@@ -193,7 +198,9 @@ def test_copied_record_is_quarantined_and_the_run_redone(smoke):
     assert list((store.root / "corrupt").glob(f"{b.stem}.*.json"))
 
 
-def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(smoke):
+@pytest.mark.slow
+def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(smoke,
+                                                                              cli_in_process):
     results, store = smoke
     info = (store.root / "experiment.json").read_bytes()
     proc = cli("--profile", "smoke", "--orderings", "relu_preact", "--seeds", "0",
@@ -204,8 +211,9 @@ def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(sm
     command = report.split("To reproduce these runs:")[1].strip().splitlines()[0]
     assert "--orderings conv_bn_relu,relu_preact,bn_relu_conv" in command
     assert "--seeds 0" in command and "GPU(s)" not in report
-    failed = cli("--profile", "smoke", "--gpus", "5", results=results)
-    assert failed.returncode == 2 and "MXNet sees 0 GPU(s)" in failed.stderr
+    status, _, err = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                    "--gpus", "5")
+    assert status == 2 and "MXNet sees 0 GPU(s)" in err
     assert (store.root / "experiment.json").read_bytes() == info
 
 
@@ -219,18 +227,18 @@ def test_the_reproduce_command_covers_the_runs_on_disk_whatever_the_last_call(sm
     (["--seeds", "0-100000"], 2, "100,001 seeds in 0-100000; at most 1,000"),
     (["--epochs", "0"], 2, "--epochs must be >= 1"),
 ])
-def test_usage_mistakes_exit_2_with_a_message(tmp_path, args, code, message):
-    proc = cli("--profile", "smoke", *args, results=tmp_path)
-    assert proc.returncode == code and message in proc.stderr
-    assert "Traceback" not in proc.stderr and not list(tmp_path.rglob("*.json"))
+def test_usage_mistakes_exit_2_with_a_message(tmp_path, args, code, message, cli_in_process):
+    status, _, err = cli_in_process("--results-dir", str(tmp_path), "--profile", "smoke", *args)
+    assert status == code and message in err
+    assert "Traceback" not in err and not list(tmp_path.rglob("*.json"))
 
 
-def test_results_dir_naming_a_file(tmp_path):
+def test_results_dir_naming_a_file(tmp_path, cli_in_process):
     path = tmp_path / "a-file"
     path.write_text("")
     for extra in ([], ["--list"], ["--report-only"]):
-        proc = cli("--profile", "smoke", *extra, results=path)
-        assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr
+        status, _, err = cli_in_process("--results-dir", str(path), "--profile", "smoke", *extra)
+        assert status == 2 and "is a file, not a folder" in err
 
 
 def _mount(args: list[str]) -> None:
@@ -253,6 +261,7 @@ def read_only(tmp_path):
         subprocess.run(["umount", str(dst)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_read_only_results_folder(read_only, smoke):
     src, ro = read_only
     results, _ = smoke
@@ -266,6 +275,7 @@ def test_read_only_results_folder(read_only, smoke):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_full_disk_says_so_and_the_run_resumes_after_space_is_freed(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -316,12 +326,17 @@ def _started(proc: subprocess.Popen, marker: str, limit: float = 120) -> str:
     return seen
 
 
-# a run long enough to interrupt: 5,000 images, 5 epochs; output unbuffered, to follow it
+# Runs long enough to interrupt: 2,500 images, 5 epochs. The tests stop them once an epoch
+# is on disk; four more epochs of each run (20,000 images, seconds even with both runs on
+# two workers) leave the time to. More images only lengthen the resume, which trains the
+# rest (half the images of the first version of these tests, half the time). Output
+# unbuffered, to follow it.
 LONG = ["--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv", "--set",
-        "train_per_class=500", "--set", "epochs=5"]
+        "train_per_class=250", "--set", "epochs=5"]
 LIVE = {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
 def test_ctrl_c_exits_130_with_one_line_and_the_run_resumes(tmp_path, workers):
     cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
@@ -369,6 +384,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
 def test_a_stop_that_lands_in_a_finaliser_is_not_lost(signame):
     """Seen once under load: Ctrl-C with --workers 2 printed MXNet's NDArray.__del__
@@ -381,6 +397,7 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(signame):
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
     shell = (f"{sys.executable} {ROOT / 'run_all.py'} --results-dir {tmp_path} --profile smoke "
              "--experiment all --seeds 0-999 --list | head -1")
@@ -395,6 +412,7 @@ def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
 
 # A worker whose clean stop hangs (as MXNet's engine can, in C code) is ended by the kernel's
 # alarm within STOP_GRACE_SECONDS; its record stays "running", which the next call resumes.
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", [{}, {HANG_ENV: "1"}], ids=["clean-stop", "stop-hangs"])
 def test_workers_die_with_their_parent(tmp_path, fault):
     cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
@@ -427,15 +445,17 @@ def _alive(pid: int) -> bool:
 # ---------------------------------------------------------------- smaller ones
 
 
-def test_fresh_says_what_it_deletes_and_list_shows_it(smoke):
+@pytest.mark.slow
+def test_fresh_says_what_it_deletes_and_list_shows_it(smoke, cli_in_process):
     results, store = smoke
-    listed = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--fresh", "--list",
-                 results=results)
-    assert "done->fresh" in listed.stdout
+    status, out, _ = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                    "--orderings", "conv_bn_relu", "--fresh", "--list")
+    assert status == 0 and "done->fresh" in out
     proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--fresh", results=results)
     assert "--fresh: deleting its record (done, 2 epochs) and its checkpoint" in proc.stdout
 
 
+@pytest.mark.slow
 def test_resume_message_says_when_there_is_no_usable_checkpoint(smoke):
     results, store = smoke
     path = next(p for p in store.runs_dir.glob("*.json") if "conv_bn_relu" in p.name)
@@ -447,13 +467,13 @@ def test_resume_message_says_when_there_is_no_usable_checkpoint(smoke):
     assert "resuming after epoch 1" not in proc.stdout
 
 
-def test_default_results_folder_is_the_checkouts(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
-                           "--list"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0 and f"({ROOT / 'results' / 'orderings' / 'smoke'})" in proc.stdout
+def test_default_results_folder_is_the_checkouts(tmp_path, monkeypatch, cli_in_process):
+    monkeypatch.chdir(tmp_path)  # run from another folder
+    status, out, _ = cli_in_process("--profile", "smoke", "--list")
+    assert status == 0 and f"({ROOT / 'results' / 'orderings' / 'smoke'})" in out
 
 
+@pytest.mark.slow
 def test_wall_seconds_add_up_over_a_resume(small_data, tmp_path, monkeypatch):
     store = RunStore(tmp_path / "e" / "p")
     stopped = two_of_three(small_data, store, monkeypatch)

@@ -110,6 +110,7 @@ def images(nb: nbformat.NotebookNode) -> int:
 # ---------------------------------------------------------------- the notebooks
 
 
+@pytest.mark.slow
 def test_blocks_notebook(tmp_path, monkeypatch, kernelspec):
     nb, result = run_copy("01_blocks.ipynb", tmp_path, monkeypatch, kernelspec,
                           "identity=identity.to_dict(orient='index')")
@@ -133,6 +134,7 @@ def test_blocks_notebook(tmp_path, monkeypatch, kernelspec):
     assert images(nb) >= 1
 
 
+@pytest.mark.slow
 def test_orderings_notebook(tmp_path, monkeypatch, kernelspec, smoke_results):
     nb, result = run_copy(
         "02_orderings.ipynb", tmp_path, monkeypatch, kernelspec,
@@ -156,6 +158,7 @@ def test_orderings_notebook(tmp_path, monkeypatch, kernelspec, smoke_results):
     assert images(nb) >= 2
 
 
+@pytest.mark.slow
 def test_signal_notebook(tmp_path, monkeypatch, kernelspec):
     check = ("orderings=sorted(signals.ordering.unique()), steps=sorted(int(s) for s in "
              "signals.step.unique()), blocks=blocks[blocks.step == 0].groupby('ordering', "

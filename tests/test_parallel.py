@@ -34,15 +34,15 @@ def records(results: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def sequential(tmp_path_factory) -> dict[str, dict]:
+def sequential(smoke_grid) -> dict[str, dict]:
     """The default executor's records (one process, one thread, as each worker below)."""
-    results = tmp_path_factory.mktemp("sequential")
-    run_cli(results)
-    out = {k: comparable(r) for k, r in records(results).items()}
+    out = {k: comparable(r) for k, r in records(smoke_grid).items()
+           if r["config"]["ordering"] in ORDERINGS}
     assert len(out) == len(ORDERINGS)
     return out
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_sequential_records(sequential, tmp_path):
     proc = run_cli(tmp_path, "--workers", "2")
     got = records(tmp_path)
@@ -56,6 +56,7 @@ def test_two_workers_give_the_sequential_records(sequential, tmp_path):
     assert (tmp_path / "orderings" / "smoke" / "report.md").exists()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_run_is_redone_and_resumes(sequential, tmp_path):
     marker = tmp_path / "killed"
     proc = run_cli(tmp_path, "--workers", "2", **{FAULT_ENV: f"1:{marker}"})
@@ -65,11 +66,14 @@ def test_a_killed_worker_run_is_redone_and_resumes(sequential, tmp_path):
     assert {k: comparable(r) for k, r in records(tmp_path).items()} == sequential
 
 
-def test_workers_leave_a_locked_run_alone_and_share_the_cores(tmp_path):
+@pytest.mark.slow
+def test_workers_leave_a_locked_run_alone_and_share_the_cores(tmp_path, cli_in_process):
     store = RunStore(tmp_path / "orderings" / "smoke")
     # --list names the runs without training; take the second one's lock, as another
     # runner training it would
-    listing = run_cli(tmp_path, "--list", "--workers", "2").stdout
+    status, listing, _ = cli_in_process("--profile", "smoke", "--orderings", ",".join(ORDERINGS),
+                                        "--results-dir", str(tmp_path), "--list", "--workers", "2")
+    assert status == 0
     assert "with 2 parallel workers" in listing
     run_ids = [line.split()[0] for line in listing.splitlines() if line.startswith("  d2l18")]
     assert len(run_ids) == len(ORDERINGS)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,20 +22,15 @@ from gluon_resnet.store import RunStore  # noqa: E402
 
 from conftest import comparable  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 EXP = EXPERIMENTS["orderings"]
 RUNS = expand(EXP, "smoke")  # five orderings, tiny net, 200 images, 2 epochs
+
+
 @pytest.fixture(scope="module")
-def sequential(tmp_path_factory) -> dict[str, dict]:
+def sequential(smoke_grid) -> dict[str, dict]:
     """The grid trained by the default executor, in its own process with one thread (as
     each Ray task gets: num_cpus=1), so floating-point sums run in the same order."""
-    results = tmp_path_factory.mktemp("sequential")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke",
-                           "--results-dir", str(results)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    records = RunStore(results / "orderings" / "smoke").records()
+    records = RunStore(smoke_grid / "orderings" / "smoke").records()
     assert len(records) == len(RUNS) >= 4
     return {r["run_id"]: comparable(r) for r in records}
 
@@ -66,6 +59,7 @@ def executor_with(base, **options):
     return RayExecutor(replace(base.options, **options))
 
 
+@pytest.mark.slow
 def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_path):
     store = RunStore(tmp_path / "results" / "orderings" / "smoke")
     ex = executor_with(ray_executor, checkpoint_uri=f"file://{tmp_path / 'worker'}")
@@ -85,6 +79,7 @@ def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_pat
     assert again["skipped"] == len(RUNS) and again["trained"] == 0
 
 
+@pytest.mark.slow
 def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path):
     store = RunStore(tmp_path / "results" / "orderings" / "smoke")
     marker = tmp_path / "killed"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from gluon_resnet.store import RunStore, read_record
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE_ORDERINGS = "conv_bn_relu,bn_relu_conv,relu_before_add"
+ORDERINGS = ("conv_bn_relu", "bn_after_add", "relu_before_add", "relu_preact", "bn_relu_conv")
 
 
 def run_cli(*args: str, results: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -24,23 +25,25 @@ def run_cli(*args: str, results: Path, check: bool = True) -> subprocess.Complet
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """One smoke run of three orderings into a fresh results folder."""
-    results = tmp_path_factory.mktemp("results")
-    proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
-    return results, RunStore(results / "orderings" / "smoke"), proc
+def smoke(smoke_grid, tmp_path_factory):
+    """`run_all.py --profile smoke` (five orderings) into a fresh results folder: a copy of the
+    session's smoke grid (tests/conftest.py), which the tests below change in turn."""
+    results = tmp_path_factory.mktemp("smoke") / "results"
+    shutil.copytree(smoke_grid, results)
+    return results, RunStore(results / "orderings" / "smoke")
 
 
+@pytest.mark.slow
 def test_smoke_writes_one_valid_record_per_run(smoke):
-    results, store, proc = smoke
+    results, store = smoke
     files = sorted(store.runs_dir.glob("*.json"))
-    assert len(files) == 3, proc.stdout
+    assert len(files) == len(ORDERINGS), files
     for path in files:
         rec = read_record(path)
         assert rec["run_id"] == path.stem
         assert rec["experiment"] == "orderings" and rec["profile"] == "smoke"
         assert rec["status"] == "completed"
-        assert rec["config"]["ordering"] in SMOKE_ORDERINGS.split(",")
+        assert rec["config"]["ordering"] in ORDERINGS
         assert len(rec["epochs"]) == rec["config"]["epochs"]
         for ep in rec["epochs"]:
             assert 0.0 <= ep["test_acc"] <= 1.0 and ep["train_loss"] > 0
@@ -52,8 +55,9 @@ def test_smoke_writes_one_valid_record_per_run(smoke):
         "checkpoints" in p.parts for p in results.rglob("*.params"))
 
 
+@pytest.mark.slow
 def test_report_numbers_come_from_the_run_files(smoke):
-    _, store, _ = smoke
+    _, store = smoke
     report = (store.root / "report.md").read_text()
     for rec in store.records():
         ordering = rec["config"]["ordering"]
@@ -68,24 +72,26 @@ def test_report_numbers_come_from_the_run_files(smoke):
         assert (store.root / png).exists(), png
 
 
+@pytest.mark.slow
 def test_rerun_skips_completed_runs(smoke):
-    results, store, _ = smoke
+    results, store = smoke
     before = {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")}
-    proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
-    assert proc.stdout.count("skipped") == 3, proc.stdout
+    proc = run_cli("--profile", "smoke", results=results)
+    assert proc.stdout.count("skipped") == len(ORDERINGS), proc.stdout
     assert {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")} == before
 
 
+@pytest.mark.slow
 def test_corrupt_and_failed_runs_are_redone_locked_runs_left_alone(smoke):
-    results, store, _ = smoke
-    corrupt, failed, locked = sorted(store.runs_dir.glob("*.json"))
+    results, store = smoke
+    corrupt, failed, locked, *_ = sorted(store.runs_dir.glob("*.json"))
     corrupt.write_text('{"schema_version": 1, "run_id": ')  # a torn write
     rec = json.loads(failed.read_text())
     rec["status"], rec["epochs"] = "failed", rec["epochs"][:1]
     failed.write_text(json.dumps(rec))
     locked_before = locked.read_bytes()
     with store.lock(locked.stem):  # as if another runner were training it
-        proc = run_cli("--profile", "smoke", "--orderings", SMOKE_ORDERINGS, results=results)
+        proc = run_cli("--profile", "smoke", results=results)
     assert "corrupted run file" in proc.stdout and corrupt.stem in proc.stdout
     assert "another process" in proc.stdout
     assert read_record(corrupt)["status"] == "completed"
@@ -95,8 +101,9 @@ def test_corrupt_and_failed_runs_are_redone_locked_runs_left_alone(smoke):
     assert locked.read_bytes() == locked_before
 
 
+@pytest.mark.slow
 def test_fresh_retrains_and_report_only_rebuilds(smoke):
-    results, store, _ = smoke
+    results, store = smoke
     one = "conv_bn_relu"
     path = next(p for p in store.runs_dir.glob("*.json") if read_record(p)["config"]["ordering"] == one)
     started = read_record(path)["started"]
@@ -108,10 +115,12 @@ def test_fresh_retrains_and_report_only_rebuilds(smoke):
     assert "training" not in proc.stdout
 
 
-def test_list_estimates_without_training(tmp_path):
-    proc = run_cli("--profile", "smoke", "--list", "--experiment", "all", results=tmp_path)
-    assert "estimated time left" in proc.stdout
-    assert "orderings/smoke: 5 runs" in proc.stdout
+@pytest.mark.slow
+def test_list_estimates_without_training(tmp_path, cli_in_process):
+    status, out, _ = cli_in_process("--results-dir", str(tmp_path), "--profile", "smoke",
+                                    "--list", "--experiment", "all")
+    assert status == 0 and "estimated time left" in out
+    assert "orderings/smoke: 5 runs" in out
     assert not list(tmp_path.rglob("*.json"))
 
 
@@ -157,6 +166,7 @@ def _tracked(folder: Path) -> dict[str, bytes]:
             if p.is_file() and not {"locks", "checkpoints"} & set(p.relative_to(folder).parts)}
 
 
+@pytest.mark.slow
 def test_a_call_that_trains_nothing_writes_nothing_tracked(tmp_path):
     """`make run` on a fresh clone (every run done) rewrote the committed experiment.json
     (definitions written by an older version lacked newer fields), so the tree was dirty

@@ -224,6 +224,7 @@ def _epochs_on_disk(store: RunStore, run_id: str) -> int:
     return len(record["epochs"]) if record else 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(fashion_mnist, tmp_path):
     cfg = RunConfig(width=0.0625, size=32, batch_size=50, epochs=4, momentum=0.9)
     killed = RunStore(tmp_path / "killed")

@@ -26,6 +26,7 @@ def capped(tmp_path_factory):
     return results, RunStore(results / "orderings" / "smoke"), proc
 
 
+@pytest.mark.slow
 def test_rounds_train_one_seed_of_every_group_up_to_the_cap(capped):
     _, store, proc = capped
     seeds = sorted((r["config"]["seed"], r["config"]["ordering"]) for r in store.records())
@@ -44,6 +45,7 @@ def test_rounds_train_one_seed_of_every_group_up_to_the_cap(capped):
     assert (store.root / "paired_differences.png").exists()
 
 
+@pytest.mark.slow
 def test_interrupted_loop_resumes_without_retraining(capped):
     results, store, _ = capped
     before = {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")}
@@ -56,12 +58,13 @@ def test_interrupted_loop_resumes_without_retraining(capped):
     assert {p.name: p.read_bytes() for p in store.runs_dir.glob("*.json")} == before
 
 
-def test_list_shows_the_seeds_each_comparison_needs(capped):
+@pytest.mark.slow
+def test_list_shows_the_seeds_each_comparison_needs(capped, cli_in_process):
     results, _, _ = capped
-    proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--seeds", "0-2", "--list",
-                   results=results)
-    assert "seeds needed (final_test_acc, margin ±0.50 points, paired" in proc.stdout
-    assert "bn_relu_conv:" in proc.stdout.split("seeds needed")[1]
+    status, out, _ = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                    "--orderings", PAIR, "--seeds", "0-2", "--list")
+    assert status == 0 and "seeds needed (final_test_acc, margin ±0.50 points, paired" in out
+    assert "bn_relu_conv:" in out.split("seeds needed")[1]
 
 
 def fake_record(cfg, final_acc: float) -> dict:
@@ -95,6 +98,7 @@ class Scripted:
             tally.add(job, Outcome.of(record))
 
 
+@pytest.mark.slow  # the whole loop, a report per round
 def test_the_loop_stops_by_itself_at_the_first_look_that_decides(tmp_path):
     exp = EXPERIMENTS["orderings"]
     store = RunStore(tmp_path / "orderings" / "smoke")
@@ -112,6 +116,7 @@ def test_the_loop_stops_by_itself_at_the_first_look_that_decides(tmp_path):
     assert (store.root / "report.md").exists()
 
 
+@pytest.mark.slow  # the whole loop, a report per round
 def test_the_loop_stops_at_the_cap_when_nothing_separates(tmp_path):
     exp = EXPERIMENTS["orderings"]
     store = RunStore(tmp_path / "orderings" / "smoke")
@@ -142,6 +147,7 @@ def test_until_decided_usage_mistakes_exit_2(args, expected, capsys):
     assert exit_.value.code == 2 and expected in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the whole loop, a report per round
 def test_a_decided_comparison_gets_no_more_seeds_while_others_stay_open(tmp_path):
     """bn_relu_conv is 10 points better (decided at 3 seeds); relu_preact is pure noise (open
     to the cap): later rounds train conv_bn_relu and relu_preact only, and the verdict that
@@ -194,7 +200,9 @@ def test_list_costs_rounds_from_the_groups_of_open_comparisons_only(tmp_path, ca
     assert f"all of them: {more} more round(s), ~{2 * more:.1f} min" in out
 
 
-def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capped, tmp_path):
+@pytest.mark.slow
+def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capped, tmp_path,
+                                                                           cli_in_process):
     """The folder's plan was locked at its first look with a cap of 3: raising or lowering it
     is refused (exit 2, nothing trained or written), and a deleted experiment.json leaves the
     report deciding with the locked plan."""
@@ -203,10 +211,10 @@ def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capp
     assert locked["max_seeds"] == 3
     before = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
     for cap, said in (("4", "max_seeds: 3 -> 4"), ("2", "below the plan's first look at 3")):
-        proc = run_cli("--profile", "smoke", "--orderings", PAIR, "--until-decided",
-                       "--max-seeds", cap, results=results, check=False)
-        assert proc.returncode == 2 and said in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        status, _, err = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                        "--orderings", PAIR, "--until-decided", "--max-seeds", cap)
+        assert status == 2 and said in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == before
     copy = tmp_path / "orderings" / "smoke"
     shutil.copytree(store.root, copy)
