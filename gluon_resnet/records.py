@@ -13,13 +13,20 @@ One JSON object per run (written by store.RunStore, one file per run)::
     started, finished, wall_seconds
     epochs          one entry per finished epoch: EPOCH_KEYS, plus per-part grad_norm,
                     act_mean, act_std
+
+Readers see a record as a typed, frozen `Run` (its epochs as `Epoch`s): `Run.from_dict` and
+`Run.to_dict` round-trip the JSON exactly (key order, absent keys and unknown keys kept).
+The training loop builds and updates the plain dict (new_record, add_epoch, finish, fail).
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
+import copy
+import dataclasses
 import datetime
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
 
 from .config import RunConfig
 
@@ -35,24 +42,163 @@ class CorruptRecord(ValueError):
     """A run file exists but cannot be read as a record."""
 
 
+def _named(obj: Any) -> tuple[str, ...]:
+    """The JSON keys a record class types: its fields but extra, layout and config_keys."""
+    return tuple(f.name for f in dataclasses.fields(obj) if f.name not in ("extra", "layout", "config_keys"))
+
+
+def _split(cls: type, d: dict) -> dict[str, Any]:
+    """A JSON object's typed keys as keyword arguments, the others as `extra`, its key order as
+    `layout`: what `_join` needs to write the object back exactly."""
+    named = _named(cls)
+    return {**{k: v for k, v in d.items() if k in named},
+            "extra": {k: v for k, v in d.items() if k not in named}, "layout": tuple(d)}
+
+
+def _join(obj: Any, required: tuple[str, ...], value: Any = None) -> dict:
+    """The JSON object of a record class: the keys it was read with, in their order; one made
+    in code writes its required keys, its optional ones that are set, then `extra`."""
+    named = _named(obj)
+    keys = obj.layout or (*(k for k in named if k in required or getattr(obj, k) is not None),
+                          *obj.extra)
+    get = value or (lambda k: getattr(obj, k))
+    return {k: copy.deepcopy(get(k) if k in named else obj.extra[k]) for k in keys}
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One finished epoch of a run (EPOCH_KEYS, then what later code added)."""
+
+    epoch: int
+    train_loss: Optional[float]  # None: not finite (the run diverged)
+    train_acc: float
+    test_loss: Optional[float]
+    test_acc: float
+    lr: float
+    seconds: float
+    images_per_sec: float
+    train_seconds: Optional[float] = None
+    precise_test_loss: Optional[float] = None  # with precise BatchNorm statistics
+    precise_test_acc: Optional[float] = None
+    precise_seconds: Optional[float] = None
+    grad_norm: Optional[dict[str, float]] = None  # per network part (diagnostics)
+    act_mean: Optional[dict[str, float]] = None
+    act_std: Optional[dict[str, float]] = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    layout: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Epoch":
+        return cls(**_split(cls, d))
+
+    def to_dict(self) -> dict:
+        return _join(self, EPOCH_KEYS)
+
+    def value(self, name: str) -> Any:
+        """The measurement called `name` ("test_acc", "grad_norm", ...), None if not recorded:
+        for code that is told which series to read."""
+        if name in _named(self):
+            return getattr(self, name)
+        return self.extra.get(name)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's record, typed (see the module docstring for what each field holds)."""
+
+    schema_version: int
+    run_id: str
+    config: RunConfig  # read with every field (a record predating a field has its default)
+    status: str
+    epochs: tuple[Epoch, ...]
+    experiment: Optional[str] = None
+    profile: Optional[str] = None
+    error: Optional[str] = None
+    traceback: Optional[str] = None
+    params: Optional[int] = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    started: Optional[str] = None
+    finished: Optional[str] = None
+    wall_seconds: Optional[float] = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    layout: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # the config's keys as written (an older record lacks later fields), to write it back
+    config_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Run":
+        """The typed record of a JSON object that follows the schema (see `validate`)."""
+        return cls(**{**_split(cls, d), "config": RunConfig.from_dict(d["config"]),
+                      "epochs": tuple(Epoch.from_dict(e) for e in d["epochs"]),
+                      "config_keys": tuple(d["config"])})
+
+    def to_dict(self) -> dict:
+        """The record's JSON object: the one it was read from, key for key."""
+        def value(k: str) -> Any:
+            if k == "config":
+                full = self.config.to_dict()
+                return {c: full[c] for c in self.config_keys} if self.config_keys else full
+            if k == "epochs":
+                return [e.to_dict() for e in self.epochs]
+            return getattr(self, k)
+        return _join(self, REQUIRED_KEYS, value)
+
+    # ---------------------------------------------------------------- what readers ask
+
+    @property
+    def ordering(self) -> str:
+        return self.config.ordering
+
+    @property
+    def arch(self) -> str:
+        return self.config.arch
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    @property
+    def done(self) -> bool:
+        """Terminal: training the config again gives the same record."""
+        return self.status in DONE
+
+    @property
+    def last(self) -> Optional[Epoch]:
+        """The last finished epoch, None before the first."""
+        return self.epochs[-1] if self.epochs else None
+
+    def series(self, name: str) -> list[Any]:
+        """One epoch measurement (`Epoch.value`) per finished epoch."""
+        return [e.value(name) for e in self.epochs]
+
+    @property
+    def device(self) -> Optional[str]:
+        """Where it trained (environment's "device"), None if not recorded."""
+        return self.environment.get("device") if isinstance(self.environment, dict) else None
+
+    @property
+    def when(self) -> str:
+        """When the run finished, else when it started (ISO 8601), "" if neither is recorded."""
+        return self.finished or self.started or ""
+
+    def settings(self) -> dict[str, Any]:
+        """The config as a JSON object with every field: for code that walks the fields."""
+        return self.config.to_dict()
+
+
 def now() -> str:
     """Current UTC time, ISO-8601, to the second."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def when(record: dict) -> str:
-    """When the run finished, else when it started (ISO 8601), "" if neither is recorded."""
-    return record.get("finished") or record.get("started") or ""
-
-
-def newest(records: list[dict]) -> str:
-    """The latest finish (or start) among the records; "n/a" without records."""
-    def key(r: dict) -> float:
+def newest(runs: list[Run]) -> str:
+    """The latest finish (or start) among the runs; "n/a" without runs."""
+    def key(r: Run) -> float:
         try:
-            return datetime.datetime.fromisoformat(when(r)).timestamp()
+            return datetime.datetime.fromisoformat(r.when).timestamp()
         except (TypeError, ValueError):
             return float("-inf")
-    return when(max(records, key=key)) if records else "n/a"
+    return max(runs, key=key).when if runs else "n/a"
 
 
 def new_record(cfg: RunConfig, experiment: str, profile: str, environment: dict) -> dict:
@@ -102,10 +248,49 @@ def stopped(record: dict, existing: Optional[dict], status: str, error: str,
     return record
 
 
+def read(path: Path | str) -> dict:
+    """The JSON object of one run file, checked (`validate`); CorruptRecord names the file and
+    the problem."""
+    return validate(_load(path), path)
+
+
+def read_run(path: Path | str) -> Run:
+    """The typed record of one run file (`parse`); CorruptRecord as for `read`."""
+    return parse(_load(path), path)
+
+
+def _load(path: Path | str) -> object:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptRecord(f"{path}: not readable JSON ({e})") from None
+
+
+def as_json(record: Union[Run, dict]) -> dict:
+    """What a run file holds: a Run's JSON object, or the dict the training loop keeps."""
+    return record.to_dict() if isinstance(record, Run) else record
+
+
+def parse(record: object, path: Path | str) -> Run:
+    """The typed record of a JSON object that passes `check`."""
+    check(record, path)
+    return Run.from_dict(record)  # type: ignore[arg-type]
+
+
 def validate(record: object, path: Path | str) -> dict:
-    """The record if it follows the schema and belongs to its file: its run_id is the file's
-    name and its config's run_id (a record copied over another run's file is refused, so
-    that run is redone rather than counted twice). CorruptRecord names the file and why."""
+    """The record if it passes `check`, its config read with every field: a record written
+    before a field existed trained with that field's default, so it groups and compares with
+    runs recorded since."""
+    cfg = check(record, path)
+    record["config"] = cfg.to_dict()  # type: ignore[index]
+    return record  # type: ignore[return-value]
+
+
+def check(record: object, path: Path | str) -> RunConfig:
+    """The record's config if the record follows the schema and belongs to its file: its run_id
+    is the file's name and its config's run_id (a record copied over another run's file is
+    refused, so that run is redone rather than counted twice). CorruptRecord names the file
+    and why."""
     if not isinstance(record, dict):
         raise CorruptRecord(f"{path}: expected a JSON object, found {type(record).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in record]
@@ -132,7 +317,4 @@ def validate(record: object, path: Path | str) -> dict:
         raise CorruptRecord(f"{path}: holds the record of run {record['run_id']!r} whose config "
                             f"is run {cfg.run_id!r}, in the file of run {Path(path).stem!r} "
                             "(copied over it?)")
-    # A record written before a field existed trained with that field's default: read it
-    # with every field, so it groups and compares with runs recorded since.
-    record["config"] = cfg.to_dict()
-    return record
+    return cfg

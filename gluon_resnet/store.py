@@ -27,20 +27,12 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from .atomic import write_json_atomic
-from .records import CorruptRecord, validate
+from .records import CorruptRecord, Run, as_json, read_run
+from .records import read as read_record
 
 
 class RunLocked(RuntimeError):
     """Another process holds the run's lock."""
-
-
-def read_record(path: Path | str) -> dict:
-    """Parse and check one run file; CorruptRecord names the file and the problem."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CorruptRecord(f"{path}: not readable JSON ({e})") from None
-    return validate(record, path)
 
 
 class RunStore:
@@ -70,22 +62,31 @@ class RunStore:
 
     # ------------------------------------------------------------ records
 
-    def write(self, record: dict) -> None:
-        write_json_atomic(self.record_path(record["run_id"]), record)
+    def write(self, record: Run | dict) -> None:
+        """Replace the run's file with its record (a Run, or the training loop's dict)."""
+        data = as_json(record)
+        write_json_atomic(self.record_path(data["run_id"]), data)
 
     def load(self, run_id: str) -> Optional[dict]:
-        """The run's record, None when absent; CorruptRecord when unreadable."""
+        """The run's record as the dict the training loop updates, None when absent;
+        CorruptRecord when unreadable."""
         path = self.record_path(run_id)
         if not path.exists():
             return None
         return read_record(path)
 
-    def records(self) -> list[dict]:
-        """Every readable record, sorted by run_id; unreadable files are skipped (see `problems`)."""
+    def run(self, run_id: str) -> Optional[Run]:
+        """The run's typed record, None when absent; CorruptRecord when unreadable."""
+        path = self.record_path(run_id)
+        return read_run(path) if path.exists() else None
+
+    def records(self) -> list[Run]:
+        """Every readable record, typed, sorted by run_id; unreadable files are skipped (see
+        `problems`)."""
         out = []
         for path in sorted(self.runs_dir.glob("*.json")):
             with contextlib.suppress(CorruptRecord):
-                out.append(read_record(path))
+                out.append(read_run(path))
         return out
 
     def problems(self) -> list[str]:

@@ -103,9 +103,9 @@ def momentum_grid(tmp_path_factory):
 def test_grid_over_any_field_is_grouped_and_compared_within(momentum_grid):
     _, store, _ = momentum_grid
     records = store.records()
-    assert sorted((r["config"]["ordering"], r["config"]["momentum"]) for r in records) == [
+    assert sorted((r.ordering, r.config.momentum) for r in records) == [
         ("bn_relu_conv", 0.0), ("bn_relu_conv", 0.9), ("conv_bn_relu", 0.0), ("conv_bn_relu", 0.9)]
-    assert {r["config"]["lr"] for r in records} == {0.1}
+    assert {r.config.lr for r in records} == {0.1}
     report = (store.root / "report.md").read_text()
     assert "- varied: `ordering`, `momentum`" in report and "`lr=0.1`" in report
     verdicts = report.split("## Against the baseline: verdicts")[1].split("\n## ")[0]
@@ -119,24 +119,23 @@ def test_grid_over_any_field_is_grouped_and_compared_within(momentum_grid):
 def test_csv_tables_read_back_equal_to_the_run_files(momentum_grid):
     _, store, _ = momentum_grid
     runs = pd.read_csv(store.root / "runs.csv")
-    records = {r["run_id"]: r for r in store.records()}
+    records = {r.run_id: r for r in store.records()}
     assert set(runs.run_id) == set(records)
     for run_id, rows in runs.groupby("run_id"):
         record = records[run_id]
-        assert list(rows.epoch) == [e["epoch"] for e in record["epochs"]]
-        assert list(rows.test_acc) == pytest.approx([e["test_acc"] for e in record["epochs"]])
-        assert list(rows.train_loss) == pytest.approx([e["train_loss"] for e in record["epochs"]])
-        assert list(rows.epoch_lr) == pytest.approx([e["lr"] for e in record["epochs"]])
+        assert list(rows.epoch) == [e.epoch for e in record.epochs]
+        assert list(rows.test_acc) == pytest.approx(record.series("test_acc"))
+        assert list(rows.train_loss) == pytest.approx(record.series("train_loss"))
+        assert list(rows.epoch_lr) == pytest.approx(record.series("lr"))
         assert list(rows["grad_norm.head"]) == pytest.approx(
-            [e["grad_norm"]["head"] for e in record["epochs"]])
-        assert set(rows.momentum) == {record["config"]["momentum"]}
-        assert set(rows.status) == {record["status"]}
+            [e.grad_norm["head"] for e in record.epochs])
+        assert set(rows.momentum) == {record.config.momentum}
+        assert set(rows.status) == {record.status}
     summary = pd.read_csv(store.root / "summary.csv")
     assert len(summary) == 4 and set(summary.momentum) == {0.0, 0.9}
     for _, row in summary.iterrows():
-        finals = [r["epochs"][-1]["test_acc"] for r in records.values()
-                  if r["config"]["ordering"] == row.ordering
-                  and r["config"]["momentum"] == row.momentum]
+        finals = [r.last.test_acc for r in records.values()
+                  if r.ordering == row.ordering and r.config.momentum == row.momentum]
         assert row.final_test_acc_mean == pytest.approx(sum(finals) / len(finals))
     assert set(summary.verdict.dropna()) <= {"better", "worse", "equivalent", "undecided"}
 

@@ -176,7 +176,7 @@ def test_another_runs_record_copied_over_a_file_is_refused(tmp_path):
     shutil.copy(store.record_path(a.run_id), store.record_path(b.run_id))
     with pytest.raises(CorruptRecord, match="copied over it"):
         store.load(b.run_id)
-    assert [r["run_id"] for r in store.records()] == [a.run_id]  # counted once, not twice
+    assert [r.run_id for r in store.records()] == [a.run_id]  # counted once, not twice
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +293,7 @@ def test_full_disk_says_so_and_the_run_resumes_after_space_is_freed(tmp_path):
                    results=disk / "results")
         assert proc.returncode == 0, proc.stderr
         store = RunStore(disk / "results" / "orderings" / "smoke")
-        assert [r["status"] for r in store.records()] == ["completed"] * 3
+        assert [r.status for r in store.records()] == ["completed"] * 3
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
 
@@ -308,7 +308,7 @@ def _recorded(store: RunStore, epochs: int, limit: float = 120) -> None:
     """Wait until some run's record on disk holds `epochs` finished epochs."""
     deadline = time.time() + limit
     while time.time() < deadline:
-        if any(len(r["epochs"]) >= epochs for r in store.records()):
+        if any(len(r.epochs) >= epochs for r in store.records()):
             return
         time.sleep(0.05)
     raise AssertionError(f"no record reached {epochs} epochs in {limit} s")
@@ -350,8 +350,8 @@ def test_ctrl_c_exits_130_with_one_line_and_the_run_resumes(tmp_path, workers):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, out + err
     assert "Traceback" not in out + err and "run the same command again to resume" in err
-    assert {r["status"] for r in store.records()} <= {"interrupted", "completed", "running"}
-    assert "failed" not in {r["status"] for r in store.records()}
+    assert {r.status for r in store.records()} <= {"interrupted", "completed", "running"}
+    assert "failed" not in {r.status for r in store.records()}
     again = cli(*LONG, *workers, results=tmp_path)
     assert again.returncode == 0 and "resuming after epoch" in again.stdout
 
@@ -431,7 +431,7 @@ def test_workers_die_with_their_parent(tmp_path, fault):
         time.sleep(0.5)
     assert not [c for c in children if _alive(c)]
     store = RunStore(tmp_path / "orderings" / "smoke")
-    assert "failed" not in {r["status"] for r in store.records()}
+    assert "failed" not in {r.status for r in store.records()}
 
 
 def _alive(pid: int) -> bool:

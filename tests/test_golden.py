@@ -46,8 +46,8 @@ def snapshot(store_root: Path, orderings: tuple[str, ...] | None = None) -> dict
     rows = [[c for i, c in enumerate(r) if i not in added] for r in rows]
     timing = [i for i, name in enumerate(rows[0]) if name in TIMING_COLUMNS]
     rows = [" | ".join("T" if i in timing else c for i, c in enumerate(r)) for r in rows]
-    return {"records": {r["run_id"]: pinned(comparable(r)) for r in store.records()
-                        if orderings is None or r["config"]["ordering"] in orderings},
+    return {"records": {r.run_id: pinned(comparable(r.to_dict())) for r in store.records()
+                        if orderings is None or r.ordering in orderings},
             "main_table": rows}
 
 

@@ -30,7 +30,8 @@ def run_cli(results: Path, *args: str, **env: str) -> subprocess.CompletedProces
 
 
 def records(results: Path) -> dict[str, dict]:
-    return {r["run_id"]: r for r in RunStore(results / "orderings" / "smoke").records()}
+    """The run files' JSON objects by run id."""
+    return {r.run_id: r.to_dict() for r in RunStore(results / "orderings" / "smoke").records()}
 
 
 @pytest.fixture(scope="module")

@@ -84,18 +84,20 @@ def test_twin_copies_the_current_weights_and_tests_like_the_network(small_data):
 
 def test_every_epoch_records_both_reads_and_the_metrics_follow(small_data, tmp_path):
     cfg = RunConfig(**TINY, precise_bn_batches=2)
-    record = engine.train_run(cfg, RunStore(tmp_path / "e" / "p"), small_data, progress=False,
-                              log=lambda _: None)
-    assert record["status"] == "completed" and has_precise(record)
-    for e in record["epochs"]:
-        assert 0 <= e["precise_test_acc"] <= 1 and e["precise_test_loss"] > 0
-        assert e["precise_seconds"] > 0
+    store = RunStore(tmp_path / "e" / "p")
+    engine.train_run(cfg, store, small_data, progress=False, log=lambda _: None)
+    record = store.run(cfg.run_id)
+    assert record.status == "completed" and has_precise(record)
+    for e in record.epochs:
+        assert 0 <= e.precise_test_acc <= 1 and e.precise_test_loss > 0
+        assert e.precise_seconds > 0
     m = run_metrics(record)
-    assert m["final_precise_test_acc"] == record["epochs"][-1]["precise_test_acc"]
-    off = engine.train_run(cfg.replace(precise_bn_batches=0), RunStore(tmp_path / "e" / "q"),
-                           small_data, progress=False, log=lambda _: None)
+    assert m["final_precise_test_acc"] == record.last.precise_test_acc
+    off_cfg, off_store = cfg.replace(precise_bn_batches=0), RunStore(tmp_path / "e" / "q")
+    engine.train_run(off_cfg, off_store, small_data, progress=False, log=lambda _: None)
+    off = off_store.run(off_cfg.run_id)
     assert not has_precise(off) and np.isnan(run_metrics(off)["final_precise_test_acc"])
-    assert off["run_id"] != record["run_id"]
+    assert off.run_id != record.run_id
 
 
 def test_a_negative_batch_count_is_refused():

@@ -32,7 +32,7 @@ def sequential(smoke_grid) -> dict[str, dict]:
     each Ray task gets: num_cpus=1), so floating-point sums run in the same order."""
     records = RunStore(smoke_grid / "orderings" / "smoke").records()
     assert len(records) == len(RUNS) >= 4
-    return {r["run_id"]: comparable(r) for r in records}
+    return {r.run_id: comparable(r.to_dict()) for r in records}
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +66,10 @@ def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_pat
     counts = run_grid(RUNS, store, ex, results_dir=tmp_path / "results")
     assert counts == {"trained": len(RUNS), "skipped": 0, "locked": 0, "lost": 0, "failed": 0}
     records = store.records()
-    assert {r["run_id"]: comparable(r) for r in records} == sequential
+    assert {r.run_id: comparable(r.to_dict()) for r in records} == sequential
     for r in records:
-        assert r["environment"]["executor"] == "ray" and r["environment"]["attempt"] == 1
-        assert r["environment"]["threads"] == 1
+        assert r.environment["executor"] == "ray" and r.environment["attempt"] == 1
+        assert r.environment["threads"] == 1
     assert (store.root / "report.md").exists()
     # The workers trained into their own store (no shared file system assumed) ...
     worker = RunStore(local_root(f"file://{tmp_path / 'worker'}", "orderings", "smoke"))
@@ -94,11 +94,11 @@ def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path
     assert store.load(held.run_id) is None
     killed = marker.read_text()  # the run whose worker SIGKILLed itself after epoch 1
     assert killed in {cfg.run_id for cfg in runs}
-    records = {r["run_id"]: r for r in store.records()}
-    assert {k: comparable(r) for k, r in records.items()} == \
+    records = {r.run_id: r for r in store.records()}
+    assert {k: comparable(r.to_dict()) for k, r in records.items()} == \
         {cfg.run_id: sequential[cfg.run_id] for cfg in runs}
-    assert records[killed]["status"] == "completed"
-    assert records[killed]["environment"]["attempt"] == 2
+    assert records[killed].status == "completed"
+    assert records[killed].environment["attempt"] == 2
     attempts = (local_root(str(worker_dir), "orderings", "smoke") / "attempts" /
                 f"{killed}.jsonl").read_text().splitlines()
     first, second = (json.loads(line) for line in attempts)

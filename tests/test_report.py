@@ -269,7 +269,7 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
     rows = table(text, "## Reports")
     assert "## What the committed evidence says" in text and "bn_relu_conv against conv_bn_relu" in text
     assert [r["runs"] for r in rows] == ["11 (8 completed)", "0 (0 completed)"]
-    hours = sum(e["seconds"] for r in RunStore(store).records() for e in r["epochs"]) / 3600
+    hours = sum(e.seconds for r in RunStore(store).records() for e in r.epochs) / 3600
     head = re.search(r"\*\*\[orderings / smoke\]\(orderings/smoke/report.md\)\*\* \(8 completed "
                      rf"runs, {hours:.1f} hours of training; (\d+) comparison\(s\) with conv_bn_relu on final_test_acc, [-\d]+ "
                      r"seeds each, cap \d+\): ([^.]+)\.", text)
@@ -344,15 +344,15 @@ def test_reproduce_commands_train_exactly_the_runs_on_disk():
     import shlex
 
     from gluon_resnet.reporting.reproduce import commands
+    from gluon_resnet.store import RunStore
 
     root = Path(__file__).resolve().parents[1] / "results" / "orderings" / "quick"
     info = json.loads((root / "experiment.json").read_text())
-    records = [json.loads(p.read_text()) for p in (root / "runs").glob("*.json")]
-    keep = [r for r in records if r["config"]["seed"] < 3
-            and r["config"]["ordering"] in ("conv_bn_relu", "bn_after_add", "relu_preact")]
-    keep = [r for r in keep if not (r["config"]["ordering"] == "bn_after_add"
-                                    and r["config"]["seed"] == 2)]
-    on_disk = sorted((r["config"]["ordering"], r["config"]["seed"]) for r in keep)
+    records = RunStore(root).records()
+    keep = [r for r in records if r.seed < 3
+            and r.ordering in ("conv_bn_relu", "bn_after_add", "relu_preact")]
+    keep = [r for r in keep if not (r.ordering == "bn_after_add" and r.seed == 2)]
+    on_disk = sorted((r.ordering, r.seed) for r in keep)
     found = commands(keep, info)
     assert len(found) == 2
     named = []
@@ -362,8 +362,7 @@ def test_reproduce_commands_train_exactly_the_runs_on_disk():
         seeds = [int(x) for x in words[words.index("--seeds") + 1].split(",")]
         named += [(o, s) for o in orderings for s in seeds]
     assert sorted(named) == on_disk
-    assert len(commands([r for r in keep if r["config"]["ordering"] != "bn_after_add"],
-                        info)) == 1
+    assert len(commands([r for r in keep if r.ordering != "bn_after_add"], info)) == 1
 
 
 def test_reproduce_reads_a_definition_older_than_a_field_as_that_fields_default():

@@ -60,8 +60,8 @@ def test_report_numbers_come_from_the_run_files(smoke):
     _, store = smoke
     report = (store.root / "report.md").read_text()
     for rec in store.records():
-        ordering = rec["config"]["ordering"]
-        final = rec["epochs"][-1]["test_acc"]
+        ordering = rec.ordering
+        final = rec.last.test_acc
         # one seed per ordering: the mean is the run's own final accuracy
         table = report.split("## Main table", 1)[1]
         row = next(line for line in table.splitlines() if line.startswith(f"| {ordering} |"))

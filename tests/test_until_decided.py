@@ -29,7 +29,7 @@ def capped(tmp_path_factory):
 @pytest.mark.slow
 def test_rounds_train_one_seed_of_every_group_up_to_the_cap(capped):
     _, store, proc = capped
-    seeds = sorted((r["config"]["seed"], r["config"]["ordering"]) for r in store.records())
+    seeds = sorted((r.seed, r.ordering) for r in store.records())
     assert [s for s, _ in seeds] == [0, 0, 1, 1, 2, 2]
     for k in (1, 2, 3):
         assert f"round {k} (seed {k - 1}, 2 runs" in proc.stdout
@@ -164,8 +164,7 @@ def test_a_decided_comparison_gets_no_more_seeds_while_others_stay_open(tmp_path
                                     axes={"ordering": tuple(mean)}, log=lines.append)
     assert ok and {d.other.config["ordering"]: d.verdict.kind for d in decided} == {
         "bn_relu_conv": "better", "relu_preact": "undecided"}
-    seeds = {o: sorted(r["config"]["seed"] for r in store.records()
-                       if r["config"]["ordering"] == o) for o in mean}
+    seeds = {o: sorted(r.seed for r in store.records() if r.ordering == o) for o in mean}
     assert seeds == {"conv_bn_relu": [0, 1, 2, 3, 4], "bn_relu_conv": [0, 1, 2],
                      "relu_preact": [0, 1, 2, 3, 4]}
     assert any("round 4 (seed 3, 2 runs, 1 left out" in line for line in lines)

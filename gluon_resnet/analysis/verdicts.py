@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..orderings import DEFAULT_BASELINE
+from ..records import Run
 from ..store import RunStore
 from . import plan_lock
 from .decide import Analysis, Verdict, decide_pairs
@@ -43,9 +44,9 @@ def store_analysis(store: RunStore) -> tuple[Analysis, str]:
 def baseline_pairs(groups: list[Group], baseline: str) -> list[tuple[Group, Group]]:
     """(baseline group, other group) pairs that differ in the ordering only."""
     index = {canon({**g.config, "ordering": None}): g
-             for g in groups if g.config.get("ordering") == baseline}
+             for g in groups if g.ordering == baseline}
     return [(index[canon({**g.config, "ordering": None})], g) for g in groups
-            if g.config.get("ordering") != baseline
+            if g.ordering != baseline
             and canon({**g.config, "ordering": None}) in index]
 
 
@@ -70,9 +71,9 @@ def decide_store(store: RunStore, analysis: Analysis | None = None, extras: bool
     return analysis, decide_groups(group_runs(records), analysis, extras)
 
 
-def lock_first_look(store: RunStore, analysis: Analysis, records: list[dict]) -> None:
+def lock_first_look(store: RunStore, analysis: Analysis, records: list[Run]) -> None:
     """Lock the plan at the first look at finished runs (never over an unreadable lock)."""
-    if any(r["status"] in ("completed", "diverged") for r in records) and \
+    if any(r.done for r in records) and \
             not plan_lock.read_lock(store.root)[1]:
         plan_lock.lock(store.root, analysis)
 

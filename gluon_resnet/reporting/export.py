@@ -11,6 +11,7 @@ from typing import Any, Optional
 from ..config import FIELDS
 from ..analysis.groups import Group
 from ..analysis.verdicts import Decided
+from ..records import Run
 
 EPOCH_NUMBERS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
                  "images_per_sec", "precise_test_loss", "precise_test_acc", "train_seconds",
@@ -27,18 +28,18 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def run_rows(records: list[dict]) -> list[dict]:
+def run_rows(records: list[Run]) -> list[dict]:
     """One row per run and epoch (a run without epochs: one row, epoch empty)."""
     rows = []
     for r in records:
-        head = {"run_id": r["run_id"], **{f: r["config"].get(f) for f in FIELDS},
-                "status": r["status"]}
-        for entry in r["epochs"] or [{}]:
+        settings = r.settings()
+        head = {"run_id": r.run_id, **{f: settings[f] for f in FIELDS}, "status": r.status}
+        for entry in r.epochs or (None,):
+            value = entry.value if entry else (lambda k: None)
             # the epoch's scheduled lr is not the config's starting lr: its own column
-            row = {**head, **{("epoch_lr" if k == "lr" else k): entry.get(k)
-                              for k in EPOCH_NUMBERS}}
+            row = {**head, **{("epoch_lr" if k == "lr" else k): value(k) for k in EPOCH_NUMBERS}}
             for key in PER_PART:
-                row.update({f"{key}.{part}": v for part, v in (entry.get(key) or {}).items()})
+                row.update({f"{key}.{part}": v for part, v in (value(key) or {}).items()})
             rows.append(row)
     return rows
 

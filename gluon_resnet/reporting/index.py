@@ -46,7 +46,7 @@ def write_index(results_dir: Path) -> Path:
         store = RunStore(root)
         records = store.records()
         exp, _ = store.read_experiment()
-        done = sum(r["status"] == "completed" for r in records)
+        done = sum(r.status == "completed" for r in records)
         name, link = f"{root.parent.name} / {root.name}", f"{root.parent.name}/{root.name}/report.md"
         rows.append([f"[{root.parent.name}]({link})", root.name, exp.get("description", ""),
                      f"{len(records)} ({done} completed)", newest(records)])

@@ -6,35 +6,34 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ..config import ID_DEFAULTS
 from ..idx import NUM_CLASSES, TRAIN_IMAGES
 from ..analysis.groups import Group, seed_values
+from ..records import Run
 from .tables import fmt_pct, fmt_pts, md_table
 
 
-def warmup_epochs(record: dict) -> int:
+def warmup_epochs(record: Run) -> int:
     """Epochs touched by the warm-up: those recorded at warmup_lr under He et al.'s rule
     (checked at the end of each epoch), else those that hold one of the first warmup_steps
     optimiser steps (ceil(images / batch) steps an epoch, as train.py counts them)."""
-    cfg = record["config"]
-    if cfg.get("warmup_until_error"):
-        lr0 = cfg.get("warmup_lr", ID_DEFAULTS["warmup_lr"])
-        return next((i for i, e in enumerate(record["epochs"])
-                     if not math.isclose(e.get("lr") or 0.0, lr0)), len(record["epochs"]))
-    steps = cfg.get("warmup_steps") or 0
-    per_class = cfg.get("train_per_class")
+    cfg = record.config
+    if cfg.warmup_until_error:
+        return next((i for i, e in enumerate(record.epochs)
+                     if not math.isclose(e.lr or 0.0, cfg.warmup_lr)), len(record.epochs))
+    steps = cfg.warmup_steps
+    per_class = cfg.train_per_class
     images = NUM_CLASSES * per_class if per_class else TRAIN_IMAGES
-    return math.ceil(steps / math.ceil(images / cfg.get("batch_size", 1))) if steps else 0
+    return math.ceil(steps / math.ceil(images / cfg.batch_size)) if steps else 0
 
 
-def fall_after_warmup(record: dict) -> Optional[float]:
+def fall_after_warmup(record: Run) -> Optional[float]:
     """The largest fall of training accuracy, after the warm-up, below the best epoch so far
     (warm-up epochs included in that best): how far a run fell back once the full learning
     rate began, which its final accuracy hides once it recovers. None without a warm-up."""
-    cfg = record["config"]
-    if not (cfg.get("warmup_until_error") or cfg.get("warmup_steps")):
+    cfg = record.config
+    if not (cfg.warmup_until_error or cfg.warmup_steps):
         return None
-    accs = [e.get("train_acc") for e in record["epochs"]]
+    accs = [e.train_acc for e in record.epochs]
     start = warmup_epochs(record)
     falls = [max(a for a in accs[:i + 1] if a is not None) - accs[i]
              for i in range(start, len(accs)) if accs[i] is not None]
@@ -49,13 +48,13 @@ def _setting(g: Group, fields: list[str]) -> str:
 def _table(groups: list[Group], fields: list[str], values: dict[str, dict[int, float]],
            baseline: str, with_diffs: bool) -> list[str]:
     """Rows (setting, seed); one column per ordering, then each ordering minus the baseline."""
-    orderings = list(dict.fromkeys(g.config.get("ordering") for g in groups))
+    orderings = list(dict.fromkeys(g.ordering for g in groups))
     if baseline in orderings:
         orderings.remove(baseline)
         orderings.insert(0, baseline)
     others = [o for o in orderings if o != baseline] if with_diffs and baseline in orderings else []
     settings = list(dict.fromkeys(_setting(g, fields) for g in groups))
-    by = {(_setting(g, fields), g.config.get("ordering")): values[g.label] for g in groups}
+    by = {(_setting(g, fields), g.ordering): values[g.label] for g in groups}
     shown = [k for k in fields if k != "ordering"]
     rows = []
     for setting in settings:
@@ -83,7 +82,7 @@ def section_per_seed(groups: list[Group], fields: list[str], metric: str, baseli
              f"{baseline} in points (same seed: same data order and initial weights). These "
              "are the values the paired test above works on.", ""]
     lines += _table(done, fields, values, baseline, with_diffs=True) + [""]
-    falls = {g.label: {int(r["config"].get("seed", 0)): fall_after_warmup(r) for r in g.done}
+    falls = {g.label: {r.seed: fall_after_warmup(r) for r in g.done}
              for g in done}
     if any(v is not None for seeds in falls.values() for v in seeds.values()):
         falls = {k: {s: v for s, v in seeds.items() if v is not None}

@@ -21,6 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..records import Run  # noqa: E402
+
 DPI = 110
 
 
@@ -129,9 +131,9 @@ def strip(values: Mapping[str, Sequence[float]], ylabel: str, path: Path,
 
 # --- the report's figure set, from groups of run records ------------------------------
 
-def _epoch_means(runs: list[dict], key: str, index: int) -> dict[str, float]:
+def _epoch_means(runs: list[Run], key: str, index: int) -> dict[str, float]:
     """Mean over runs of a per-part dict (grad_norm, act_std) at one epoch index."""
-    dicts = [r["epochs"][index].get(key) or {} for r in runs if r["epochs"]]
+    dicts = [r.epochs[index].value(key) or {} for r in runs if r.epochs]
     parts = list(dict.fromkeys(p for d in dicts for p in d))
     means = {}
     for part in parts:
@@ -152,7 +154,7 @@ def _part_panels(groups, key: str) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def _series(groups, key: str) -> dict[str, list[list]]:
-    return {g.label: [[e.get(key) for e in r["epochs"]] for r in g.done] for g in groups}
+    return {g.label: [r.series(key) for r in g.done] for g in groups}
 
 
 def _test_curves(groups, out_dir: Path, pal) -> tuple[str, str]:
@@ -198,7 +200,7 @@ def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
                      palette=pal)
             made.append((f"{ylabel} per part of the network, first and last epoch "
                          "(mean over seeds)", name))
-    finals = {g.label: [r["epochs"][-1].get("test_acc") for r in g.done if r["epochs"]]
+    finals = {g.label: [r.last.test_acc for r in g.done if r.last]
               for g in done}
     finals = {k: [v for v in vs if v is not None] for k, vs in finals.items()}
     strip(finals, "final test accuracy", out_dir / "final_test_acc.png",

@@ -74,6 +74,6 @@ def section_precise(groups: list[Group], metric: str, count: str) -> list[str]:
 
 def precise_count(groups: list[Group]) -> str:
     """The precise_bn_batches of the runs, in words ('20', or '10 or 20')."""
-    counts = sorted({int(r["config"].get("precise_bn_batches", 0)) for g in groups
+    counts = sorted({r.config.precise_bn_batches for g in groups
                      for r in g.done if has_precise(r)})
     return " or ".join(map(str, counts)) or "0"

@@ -12,7 +12,7 @@ from ..analysis.groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_ru
                                has_precise, metric_values, paired_differences, shared_config,
                                training_hours, varying_fields)
 from ..analysis.verdicts import Decided, decide_groups, lock_first_look, store_analysis
-from ..records import newest
+from ..records import Run, newest
 from ..store import RunStore
 from . import export, paper, plots, reproduce
 from .per_seed import section_per_seed
@@ -58,7 +58,7 @@ def group_row(g: Group) -> dict[str, Any]:
            "final_precise_test_acc": stats.summarize(metric_values(g, "final_precise_test_acc")),
            "epochs_to_90": (float(reach.mean()) if reach.size else float("nan"),
                             int(reach.size), len(g.done)),
-           "params": next((r.get("params") for r in g.runs if r.get("params")), None)}
+           "params": next((r.params for r in g.runs if r.params), None)}
     for key in ("last3_test_acc", "best_test_acc", "last3_precise_test_acc", "final_train_loss",
                 "sec_per_epoch", "images_per_sec"):
         row[key] = stats.summarize(metric_values(g, key)).mean
@@ -70,10 +70,10 @@ def group_row(g: Group) -> dict[str, Any]:
 
 
 
-def _environments(records: list[dict]) -> list[str]:
+def _environments(records: list[Run]) -> list[str]:
     seen: dict[str, int] = {}
     for r in records:
-        e = r.get("environment") or {}
+        e = r.environment or {}
         text = (f"{e.get('device', '?')} ({e.get('device_name', '?')}), MXNet "
                 f"{e.get('mxnet_version', '?')} ({e.get('mxnet_build', '?')} build), Python "
                 f"{e.get('python', '?')}, {e.get('platform', '?')}, {e.get('threads', '?')} "
@@ -82,18 +82,18 @@ def _environments(records: list[dict]) -> list[str]:
     return [f"  - {text} ({n} run{'s' * (n != 1)})" for text, n in seen.items()]
 
 
-def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str]:
+def section_run(records: list[Run], groups: list[Group], exp: dict) -> list[str]:
     """Protocol, profile, seeds, date, device and software, and the command to reproduce."""
-    first = records[0] if records else {"config": {}}
+    first = records[0] if records else None
     varied = [k for k in varying_fields(records)
               if len({canon(g.config.get(k)) for g in groups}) > 1]
-    common = {k: v for k, v in shared_config(first).items() if k not in varied}
-    seeds = sorted({r["config"].get("seed", 0) for r in records})
+    common = {k: v for k, v in (shared_config(first) if first else {}).items() if k not in varied}
+    seeds = sorted({r.seed for r in records})
     sizes = sorted({len(g.runs) for g in groups}) or [0]
     lines = ["## What was run", "",
-             f"- experiment: **{exp.get('name') or first.get('experiment', '?')}**"
+             f"- experiment: **{exp.get('name') or _named(first, 'experiment')}**"
              + (f": {exp['description']}" if exp.get("description") else ""),
-             f"- profile: **{exp.get('profile') or first.get('profile', '?')}**"
+             f"- profile: **{exp.get('profile') or _named(first, 'profile')}**"
              + (f" ({exp['profile_note']})" if exp.get("profile_note") else ""),
              "- protocol (shared by every run): "
              + (", ".join(f"`{k}={v}`" for k, v in common.items()) or "n/a"),
@@ -112,6 +112,12 @@ def section_run(records: list[dict], groups: list[Group], exp: dict) -> list[str
         else ":"), ""]
     lines += [f"    {c}" for c in found] or ["    (not recorded: no experiment.json in this folder)"]
     return lines + [""]
+
+
+def _named(run: Optional[Run], what: str) -> str:
+    """The run's experiment or profile as its record names it, "?" where it does not."""
+    value = getattr(run, what) if run else None
+    return "?" if value is None else value
 
 
 def with_seeds(command: Optional[str], seeds: list[int]) -> Optional[str]:
@@ -182,7 +188,7 @@ def effect_figure(decided: list[Decided], analysis, root: Path) -> list[tuple[st
     (field,) = others
     effects: dict[str, list] = {}
     for d in decided:
-        effects.setdefault(d.other.config["ordering"], []).append(
+        effects.setdefault(d.other.ordering, []).append(
             (str(d.other.config[field]), *_effect_point(d, analysis.metric)))
     name = f"effect_by_{field}.png"
     plots.effect_by(effects, field, f"{analysis.metric}: ordering - {analysis.baseline} "
@@ -209,9 +215,9 @@ def write_report(root: Path) -> Path:
     exp, exp_problems = store.read_experiment()
     groups = group_runs(records)
     fields = varying_fields(records)
-    first = records[0] if records else {}
-    name = exp.get("name") or first.get("experiment") or root.parent.name
-    profile = exp.get("profile") or first.get("profile") or root.name
+    first = records[0] if records else None
+    name = exp.get("name") or (first and first.experiment) or root.parent.name
+    profile = exp.get("profile") or (first and first.profile) or root.name
     lines = [f"# Report: {name} ({profile} profile)", ""]
     lines += section_run(records, groups, exp)
     # paths relative to the report, so a committed report names no machine's folders

@@ -10,17 +10,18 @@ import math
 import shlex
 from typing import Any, Optional
 
-from ..config import ID_DEFAULTS
+from ..config import FIELDS, ID_DEFAULTS
 from ..orderings import ORDERINGS
 from ..runs.overrides import as_text
 from ..analysis.groups import group_key
+from ..records import Run
 
 FLAGS = {"seed": "--seeds", "ordering": "--orderings", "arch": "--archs"}
 
 
-def _values(records: list[dict], field: str) -> list[Any]:
+def _values(records: list[Run], field: str) -> list[Any]:
     """The field's distinct values on disk, in a stable order (orderings: the paper's)."""
-    seen = list(dict.fromkeys(_hashable(r["config"].get(field)) for r in records))
+    seen = list(dict.fromkeys(_hashable(getattr(r.config, field)) for r in records))
     if field == "ordering":
         return sorted(seen, key=lambda o: list(ORDERINGS).index(o) if o in ORDERINGS else 99)
     try:
@@ -33,14 +34,14 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def command(records: list[dict], info: dict) -> Optional[str]:
+def command(records: list[Run], info: dict) -> Optional[str]:
     """`python run_all.py ...` for these records, or None without the definition on disk."""
     base, grid = info.get("base"), info.get("grid")
     if not records or not isinstance(base, dict) or not isinstance(grid, dict):
         return None
     words = ["python", "run_all.py", "--experiment", info.get("source") or info.get("name", "?"),
              "--profile", info.get("profile", "?")]
-    fields = list(dict.fromkeys(k for r in records for k in r["config"]))
+    fields = list(FIELDS)
     for field in ("ordering", "arch", "seed"):
         values = _values(records, field)
         if field in grid or len(values) > 1 or values != [_hashable(base.get(field))]:
@@ -61,15 +62,15 @@ def command(records: list[dict], info: dict) -> Optional[str]:
     return shlex.join(words)
 
 
-def commands(records: list[dict], info: dict) -> list[str]:
+def commands(records: list[Run], info: dict) -> list[str]:
     """The commands that together reproduce exactly these records: one per set of seeds that
     groups share (one per group where a grid would add runs that are not on disk)."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[Run]] = {}
     for r in records:
-        groups.setdefault(group_key(r["config"]), []).append(r)
-    by_seeds: dict[tuple, list[list[dict]]] = {}
+        groups.setdefault(group_key(r.settings()), []).append(r)
+    by_seeds: dict[tuple, list[list[Run]]] = {}
     for runs in groups.values():
-        seeds = tuple(sorted({r["config"].get("seed", 0) for r in runs}))
+        seeds = tuple(sorted({r.seed for r in runs}))
         by_seeds.setdefault(seeds, []).append(runs)
     if len(by_seeds) == 1:
         one = command(records, info)
@@ -77,7 +78,7 @@ def commands(records: list[dict], info: dict) -> list[str]:
     out: list[str] = []
     for same_seeds in sorted(by_seeds.values(), key=len, reverse=True):
         flat = [r for runs in same_seeds for r in runs]
-        fields = {k for r in flat for k in r["config"] if k != "seed"}
+        fields = {k for k in FIELDS if k != "seed"}
         grid = math.prod(len(_values(flat, f)) for f in fields)
         parts = [flat] if grid == len(same_seeds) else same_seeds
         out += [c for c in (command(part, info) for part in parts) if c]

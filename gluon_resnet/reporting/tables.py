@@ -191,8 +191,8 @@ def section_reference(decided: list[Decided], info: dict) -> list[str]:
              ""]
     rows, groups = [], {}
     for d in decided:
-        groups[d.base.config.get("ordering")] = groups.get(d.base.config.get("ordering"), d.base)
-        groups[d.other.config.get("ordering")] = d.other
+        groups[d.base.ordering] = groups.get(d.base.ordering, d.base)
+        groups[d.other.ordering] = d.other
     for ordering, value in values.items():
         g = groups.get(ordering)
         ours = stats.summarize(metric_values(g, metric)) if g else None
@@ -210,7 +210,7 @@ def one_run_sentences(decided: list[Decided], info: dict) -> list[str]:
     values, metric = ref.get("values") or {}, ref.get("metric", "final_test_acc")
     out = []
     for d in decided:
-        a, b = (values.get(d.base.config.get("ordering")), values.get(d.other.config.get("ordering")))
+        a, b = values.get(d.base.ordering), values.get(d.other.ordering)
         if a is not None and b is not None:
             out.append(_one_run_could_decide(d, b - a, metric))
     return out

@@ -70,12 +70,9 @@ def measured_rates(results_dir: Path) -> dict[tuple, float]:
     seen: dict[tuple, list[float]] = {}
     for runs in Path(results_dir).glob("*/*/runs"):
         for rec in RunStore(runs.parent).records():
-            c, dev = rec["config"], (rec.get("environment") or {}).get("device", "?")
-            try:
-                key = (c["arch"], c["width"], c["size"], c["batch_size"], dev)
-                seen.setdefault(key, []).extend(e["images_per_sec"] for e in rec["epochs"])
-            except (KeyError, TypeError):
-                continue
+            c = rec.config
+            key = (c.arch, c.width, c.size, c.batch_size, rec.device or "?")
+            seen.setdefault(key, []).extend(e.images_per_sec for e in rec.epochs)
     return {k: statistics.median(v) for k, v in seen.items() if v}
 
 
@@ -86,12 +83,11 @@ def bench_gflops(results_dir: Path, device: str = "cpu") -> float:
     achieved = []
     for runs in Path(results_dir).glob("*/*/runs"):
         for rec in RunStore(runs.parent).records():
-            c = rec["config"]
-            if (rec.get("environment") or {}).get("device") != device or not rec["epochs"]:
+            c = rec.config
+            if rec.device != device or not rec.epochs:
                 continue
-            rate = statistics.median(e["images_per_sec"] for e in rec["epochs"])
-            flops = forward_flops(c["arch"], c["ordering"], c["width"], c["size"],
-                                  c.get("final_bn_relu"))
+            rate = statistics.median(e.images_per_sec for e in rec.epochs)
+            flops = forward_flops(c.arch, c.ordering, c.width, c.size, c.final_bn_relu)
             achieved.append(rate * 3 * flops / 1e9)
     if achieved:
         return statistics.median(achieved)

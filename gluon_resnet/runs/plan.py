@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import RunConfig
-from ..records import DONE, CorruptRecord
+from ..records import CorruptRecord
 from ..store import RunStore
 
 
@@ -22,16 +22,16 @@ def plan(store: RunStore, runs: list[RunConfig]) -> list[Planned]:
     out = []
     for cfg in runs:
         try:
-            record = store.load(cfg.run_id)
+            record = store.run(cfg.run_id)
         except CorruptRecord:
             out.append(Planned(cfg, "corrupt"))
             continue
         if record is None:
             out.append(Planned(cfg, "pending"))
-        elif record["status"] in DONE:
-            out.append(Planned(cfg, "done", len(record["epochs"])))
+        elif record.done:
+            out.append(Planned(cfg, "done", len(record.epochs)))
         else:  # running (interrupted) or failed: both are retried, from the checkpoint if any
-            out.append(Planned(cfg, "resume", len(record["epochs"])))
+            out.append(Planned(cfg, "resume", len(record.epochs)))
     return out
 
 
