@@ -16,6 +16,7 @@ from mxnet import gluon
 
 from .atomic import write_atomic, write_json_atomic
 from .config import RunConfig
+from .records import Run
 from .store import RunStore
 
 META = "checkpoint.json"
@@ -25,16 +26,16 @@ class Unreadable(RuntimeError):
     """A checkpoint whose files are there but cannot be loaded (truncated, corrupted)."""
 
 
-def save(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict) -> None:
+def save(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: Run) -> None:
     """Checkpoint the state after the record's last epoch, then drop older files."""
-    folder = store.checkpoint_dir(record["run_id"])
+    folder = store.checkpoint_dir(record.run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    epoch = len(record["epochs"])
+    epoch = len(record.epochs)
     params, states = folder / f"epoch-{epoch:03d}.params", folder / f"epoch-{epoch:03d}.states"
     write_atomic(params, net.save_parameters)
     write_atomic(states, trainer.save_states)
     write_json_atomic(folder / META, {"epoch": epoch, "params": params.name,
-                                      "states": states.name, "record": record})
+                                      "states": states.name, "record": record.to_dict()})
     keep = {params.name, states.name, META}
     for old in folder.iterdir():  # older epochs, and temporary files of killed processes
         if old.name not in keep:
@@ -51,12 +52,13 @@ def load_meta(folder: Path) -> Optional[dict]:
         return None
 
 
-def usable(meta: Optional[dict], record: dict, existing: dict) -> bool:
+def usable(meta: Optional[dict], cfg: RunConfig, existing: Run) -> bool:
     """Same config, and the epochs on disk agree with the checkpoint's, give or take the
-    last one (killed before the record was written, or failed while checkpointing)."""
-    if meta is None or not same_config(meta["record"]["config"], record["config"]):
+    last one (killed before the record was written, or failed while checkpointing).
+    `meta` is checkpoint.json, whose "record" is the record's JSON as of its epoch."""
+    if meta is None or not same_config(meta["record"]["config"], cfg.to_dict()):
         return False
-    saved, written = meta["record"]["epochs"], existing["epochs"]
+    saved, written = meta["record"]["epochs"], [e.to_dict() for e in existing.epochs]
     n = min(len(saved), len(written))
     return abs(len(saved) - len(written)) <= 1 and saved[:n] == written[:n]
 
@@ -80,7 +82,7 @@ def resume_after(store: RunStore, cfg) -> int:
     except ValueError:  # unreadable record: redone from scratch
         return 0
     meta = load_meta(store.checkpoint_dir(cfg.run_id))
-    if existing is None or not usable(meta, {"config": cfg.to_dict()}, existing):
+    if existing is None or not usable(meta, cfg, existing):
         return 0
     return meta["epoch"]
 
@@ -90,22 +92,22 @@ def resumable(store: RunStore, cfg) -> bool:
     return resume_after(store, cfg) > 0
 
 
-def resume(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: dict,
-           existing: Optional[dict], log: Callable[[str], None]) -> float:
+def resume(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: Run,
+           existing: Optional[Run], log: Callable[[str], None]) -> tuple[float, Run]:
     """Continue `existing` (an interrupted or failed run) from its checkpoint when it can.
 
-    Fills record's epochs/started from the checkpoint, loads parameters and trainer
-    state, and returns the wall seconds already spent; 0.0 when starting afresh.
+    Loads parameters and trainer state; returns the wall seconds already spent and the
+    record with the checkpoint's epochs and start time; (0.0, record) when starting afresh.
     """
     if existing is None:
-        return 0.0
-    folder = store.checkpoint_dir(record["run_id"])
+        return 0.0, record
+    folder = store.checkpoint_dir(record.run_id)
     meta = load_meta(folder)
-    if not usable(meta, record, existing):
-        if existing["epochs"]:
-            log(f"{record['run_id']}: no usable checkpoint for its {len(existing['epochs'])} "
+    if not usable(meta, record.config, existing):
+        if existing.epochs:
+            log(f"{record.run_id}: no usable checkpoint for its {len(existing.epochs)} "
                 "recorded epochs; starting again from epoch 1")
-        return 0.0
+        return 0.0, record
     ctx = next(iter(net.collect_params().values())).list_ctx()
     for name, load in ((meta["params"], lambda f: net.load_parameters(f, ctx=ctx)),
                        (meta["states"], trainer.load_states)):
@@ -115,9 +117,9 @@ def resume(net: gluon.Block, trainer: gluon.Trainer, store: RunStore, record: di
             message = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
             raise Unreadable(f"checkpoint file {folder / name} is unreadable ({message})") \
                 from None
-    record["epochs"] = meta["record"]["epochs"]
-    record["started"] = meta["record"]["started"]
-    return float(meta["record"]["wall_seconds"])
+    saved = Run.from_dict(meta["record"])
+    return float(saved.wall_seconds or 0.0), record.replace(epochs=saved.epochs,
+                                                            started=saved.started)
 
 
 def discard(store: RunStore, run_id: str) -> None:
@@ -125,13 +127,13 @@ def discard(store: RunStore, run_id: str) -> None:
     shutil.rmtree(store.checkpoint_dir(run_id), ignore_errors=True)
 
 
-def finish(store: RunStore, record: dict) -> None:
+def finish(store: RunStore, record: Run) -> None:
     """A finished run never resumes: keep only a completed run's final parameters."""
-    folder = store.checkpoint_dir(record["run_id"])
+    folder = store.checkpoint_dir(record.run_id)
     if not folder.is_dir():
         return
     keep = set()
-    if record["status"] == "completed":
+    if record.status == "completed":
         meta = load_meta(folder)
         keep = {meta["params"]} if meta else set()
     for f in folder.iterdir():

@@ -14,15 +14,16 @@ One JSON object per run (written by store.RunStore, one file per run)::
     epochs          one entry per finished epoch: EPOCH_KEYS, plus per-part grad_norm,
                     act_mean, act_std
 
-Readers see a record as a typed, frozen `Run` (its epochs as `Epoch`s): `Run.from_dict` and
-`Run.to_dict` round-trip the JSON exactly (key order, absent keys and unknown keys kept).
-The training loop builds and updates the plain dict (new_record, add_epoch, finish, fail).
+Every module sees a record as a typed, frozen `Run` (its epochs as `Epoch`s); `Run.from_dict`
+and `Run.to_dict` round-trip the JSON exactly (key order, absent and unknown keys kept). The
+lifecycle functions (new_record, add_epoch, finish, fail, stopped) return the next Run.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import datetime
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,9 +43,17 @@ class CorruptRecord(ValueError):
     """A run file exists but cannot be read as a record."""
 
 
+_UNTYPED = ("extra", "layout", "config_keys")  # a record class's fields that are not JSON keys
+
+
+@functools.lru_cache(maxsize=None)
+def _typed(cls: type) -> tuple[str, ...]:
+    """The JSON keys a record class types: its fields but _UNTYPED."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in _UNTYPED)
+
+
 def _named(obj: Any) -> tuple[str, ...]:
-    """The JSON keys a record class types: its fields but extra, layout and config_keys."""
-    return tuple(f.name for f in dataclasses.fields(obj) if f.name not in ("extra", "layout", "config_keys"))
+    return _typed(obj if isinstance(obj, type) else type(obj))
 
 
 def _split(cls: type, d: dict) -> dict[str, Any]:
@@ -56,11 +65,13 @@ def _split(cls: type, d: dict) -> dict[str, Any]:
 
 
 def _join(obj: Any, required: tuple[str, ...], value: Any = None) -> dict:
-    """The JSON object of a record class: the keys it was read with, in their order; one made
-    in code writes its required keys, its optional ones that are set, then `extra`."""
+    """The JSON object of a record class: the keys it was read (or made) with, in their order,
+    then any set since (as a dict gains keys: at the end); one made without a layout writes
+    its required keys, its optional ones that are set, then `extra`."""
     named = _named(obj)
-    keys = obj.layout or (*(k for k in named if k in required or getattr(obj, k) is not None),
-                          *obj.extra)
+    given = obj.layout or tuple(k for k in named if k in required)
+    keys = dict.fromkeys((*given, *(k for k in named if getattr(obj, k) is not None),
+                          *obj.extra))
     get = value or (lambda k: getattr(obj, k))
     return {k: copy.deepcopy(get(k) if k in named else obj.extra[k]) for k in keys}
 
@@ -84,8 +95,8 @@ class Epoch:
     grad_norm: Optional[dict[str, float]] = None  # per network part (diagnostics)
     act_mean: Optional[dict[str, float]] = None
     act_std: Optional[dict[str, float]] = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-    layout: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this code does not know
+    layout: tuple[str, ...] = field(default=(), compare=False, repr=False)  # the keys' order
 
     @classmethod
     def from_dict(cls, d: dict) -> "Epoch":
@@ -120,8 +131,8 @@ class Run:
     started: Optional[str] = None
     finished: Optional[str] = None
     wall_seconds: Optional[float] = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-    layout: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this code does not know
+    layout: tuple[str, ...] = field(default=(), compare=False, repr=False)  # the keys' order
     # the config's keys as written (an older record lacks later fields), to write it back
     config_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -142,6 +153,10 @@ class Run:
                 return [e.to_dict() for e in self.epochs]
             return getattr(self, k)
         return _join(self, REQUIRED_KEYS, value)
+
+    def replace(self, **changes: Any) -> "Run":
+        """The record with `changes` (a key set for the first time is written last)."""
+        return dataclasses.replace(self, **changes)
 
     # ---------------------------------------------------------------- what readers ask
 
@@ -201,51 +216,52 @@ def newest(runs: list[Run]) -> str:
     return max(runs, key=key).when if runs else "n/a"
 
 
-def new_record(cfg: RunConfig, experiment: str, profile: str, environment: dict) -> dict:
+# the keys of a new record, in the order its file lists them (traceback joins when set)
+NEW_LAYOUT = ("schema_version", "run_id", "experiment", "profile", "config", "status", "error",
+              "params", "environment", "started", "finished", "wall_seconds", "epochs")
+
+
+def new_record(cfg: RunConfig, experiment: str, profile: str, environment: dict) -> Run:
     """The record of a run about to start (or resume): running, no epochs yet."""
-    return {"schema_version": SCHEMA_VERSION, "run_id": cfg.run_id, "experiment": experiment,
-            "profile": profile, "config": cfg.to_dict(), "status": "running", "error": None,
-            "params": None, "environment": environment, "started": now(), "finished": None,
-            "wall_seconds": 0.0, "epochs": []}
+    return Run(schema_version=SCHEMA_VERSION, run_id=cfg.run_id, config=cfg, status="running",
+               epochs=(), experiment=experiment, profile=profile, environment=environment,
+               started=now(), wall_seconds=0.0, layout=NEW_LAYOUT)
 
 
-def is_done(record: Optional[dict]) -> bool:
-    return record is not None and record["status"] in DONE
+def is_done(record: Optional[Run]) -> bool:
+    return record is not None and record.done
 
 
-def add_epoch(record: dict, entry: dict, wall_seconds: float) -> None:
-    """Append a finished epoch; a non-finite loss ends the run as diverged."""
-    record["epochs"].append(entry)
-    record["wall_seconds"] = wall_seconds
-    if entry["train_loss"] is None or entry["test_loss"] is None:
-        record["status"] = "diverged"
-        record["error"] = f"non-finite loss in epoch {entry['epoch']}"
+def add_epoch(record: Run, entry: dict, wall_seconds: float) -> Run:
+    """The record with a finished epoch added; a non-finite loss ends the run as diverged."""
+    epoch = Epoch.from_dict(entry)
+    record = record.replace(epochs=(*record.epochs, epoch), wall_seconds=wall_seconds)
+    if epoch.train_loss is None or epoch.test_loss is None:
+        record = record.replace(status="diverged",
+                                error=f"non-finite loss in epoch {epoch.epoch}")
+    return record
 
 
-def finish(record: dict, wall_seconds: float) -> None:
+def finish(record: Run, wall_seconds: float) -> Run:
     """Every epoch ran (or the run diverged): the record becomes terminal."""
-    if record["status"] == "running":
-        record["status"] = "completed"
-    record["finished"], record["wall_seconds"] = now(), wall_seconds
+    return record.replace(status="completed" if record.status == "running" else record.status,
+                          finished=now(), wall_seconds=wall_seconds)
 
 
-def fail(record: dict, error: str, trace: Optional[str] = None) -> None:
+def fail(record: Run, error: str, trace: Optional[str] = None, status: str = "failed") -> Run:
     """The run stopped on an error; it is retried (from its checkpoint) next time."""
-    record["status"], record["error"], record["finished"] = "failed", error, now()
-    if trace:
-        record["traceback"] = trace
+    return record.replace(status=status, error=error, finished=now(),
+                          **({"traceback": trace} if trace else {}))
 
 
-def stopped(record: dict, existing: Optional[dict], status: str, error: str,
-            trace: Optional[str] = None) -> dict:
+def stopped(record: Run, existing: Optional[Run], status: str, error: str,
+            trace: Optional[str] = None) -> Run:
     """The record to write when a run stops early ("failed" or "interrupted"): never one with
     fewer epochs than the record on disk had (a resumed run stopped before its checkpoint was
     restored keeps its history, and resumes from it next time)."""
-    if existing is not None and len(existing["epochs"]) > len(record["epochs"]):
-        record = {**existing}
-    fail(record, error, trace)
-    record["status"] = status
-    return record
+    if existing is not None and len(existing.epochs) > len(record.epochs):
+        record = existing
+    return fail(record, error, trace, status)
 
 
 def read(path: Path | str) -> dict:

@@ -63,20 +63,12 @@ class RunStore:
     # ------------------------------------------------------------ records
 
     def write(self, record: Run | dict) -> None:
-        """Replace the run's file with its record (a Run, or the training loop's dict)."""
+        """Replace the run's file with its record (a Run, or a record's JSON object)."""
         data = as_json(record)
         write_json_atomic(self.record_path(data["run_id"]), data)
 
-    def load(self, run_id: str) -> Optional[dict]:
-        """The run's record as the dict the training loop updates, None when absent;
-        CorruptRecord when unreadable."""
-        path = self.record_path(run_id)
-        if not path.exists():
-            return None
-        return read_record(path)
-
-    def run(self, run_id: str) -> Optional[Run]:
-        """The run's typed record, None when absent; CorruptRecord when unreadable."""
+    def load(self, run_id: str) -> Optional[Run]:
+        """The run's record, None when absent; CorruptRecord when unreadable."""
         path = self.record_path(run_id)
         return read_run(path) if path.exists() else None
 

@@ -28,6 +28,7 @@ from .diagnostics import GradNorms, activation_stats, environment, finite
 from .nets import count_params, named_parts, resnet
 from .precise_bn import Twin
 from .progress import EpochProgress
+from .records import Run
 from .schedule import lr_at, step_lr, warming_up
 from .store import RunStore
 
@@ -242,7 +243,7 @@ def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None,
 
 def train_run(cfg: RunConfig, store: RunStore, data: FashionMNIST, *,
               ctx: Optional[Ctx] = None, progress: bool = True,
-              log: Callable[[str], None] = print, amp: bool = False) -> dict:
+              log: Callable[[str], None] = print, amp: bool = False) -> Run:
     """Train (or resume, or skip when finished) one run; always returns its record."""
     existing = store.load(cfg.run_id)
     if records.is_done(existing):
@@ -250,19 +251,24 @@ def train_run(cfg: RunConfig, store: RunStore, data: FashionMNIST, *,
     ctx = [ctx] if isinstance(ctx, mx.Context) else list(ctx) if ctx else contexts()
     record = records.new_record(cfg, store.experiment, store.profile,
                                 {**environment(ctx), "amp": amp, "data_dir": str(data.data_dir)})
+
+    def keep(latest: Run) -> None:  # what a stop records: the record as far as it got
+        nonlocal record
+        record = latest
+
     clock = time.perf_counter()
     try:
         s = build(cfg, data, ctx, amp)
-        record["params"] = count_params(s.net)
+        record = record.replace(params=count_params(s.net))
         try:
-            base_wall = checkpoint.resume(s.net, s.trainer, store, record, existing, log)
+            base_wall, record = checkpoint.resume(s.net, s.trainer, store, record, existing, log)
         except checkpoint.Unreadable as e:  # e.g. truncated: its weights may be half-loaded
             log(f"{cfg.run_id}: {e}; starting again from epoch 1")
             checkpoint.discard(store, cfg.run_id)
             s, base_wall = build(cfg, data, ctx, amp), 0.0
         log(_start_line(s, record))
         wall = lambda: base_wall + time.perf_counter() - clock  # noqa: E731
-        _train_epochs(s, store, record, progress, log, wall)
+        _train_epochs(s, store, record, keep, progress, log, wall)
     except KeyboardInterrupt:
         store.write(records.stopped(record, existing, "interrupted",
                                     "interrupted (Ctrl-C or stopped): resumes on the next call"))
@@ -280,36 +286,40 @@ def train_run(cfg: RunConfig, store: RunStore, data: FashionMNIST, *,
     return record
 
 
-def _train_epochs(s: Session, store: RunStore, record: dict, progress: bool,
-                  log: Callable[[str], None], wall: Callable[[], float]) -> None:
-    for epoch in range(len(record["epochs"]) + 1, s.cfg.epochs + 1):
+def _train_epochs(s: Session, store: RunStore, record: Run, keep: Callable[[Run], None],
+                  progress: bool, log: Callable[[str], None], wall: Callable[[], float]) -> None:
+    """Train the epochs the record lacks, writing it after each; `keep` is told every record
+    the run reaches (what a stop writes)."""
+    keep(record)
+    for epoch in range(len(record.epochs) + 1, s.cfg.epochs + 1):
         head = f"{s.cfg.run_id} epoch {epoch}/{s.cfg.epochs}"
         with EpochProgress(head, len(s.data.train_labels), progress and sys.stderr.isatty(),
                            log) as bar:
-            warming = warming_up(s.cfg, [e["train_acc"] for e in record["epochs"]])
+            warming = warming_up(s.cfg, record.series("train_acc"))
             entry = run_epoch(s, epoch, bar.update, warming)
             bar.done(entry)
         # The record claims the epoch only once its checkpoint is committed: a stop while
         # checkpointing (Ctrl-C right after the epoch line) leaves it at the last checkpoint,
         # from which the next call resumes, never one epoch ahead of it.
-        claimed = {**record, "epochs": [*record["epochs"]]}
-        records.add_epoch(claimed, entry, wall())
-        if claimed["status"] != "diverged":  # a diverged run ends here: nothing to resume
+        claimed = records.add_epoch(record, entry, wall())
+        if claimed.status != "diverged":  # a diverged run ends here: nothing to resume
             checkpoint.save(s.net, s.trainer, store, claimed)
-        record.update(claimed)
-        if record["status"] == "diverged":
+        record = claimed
+        keep(record)
+        if record.status == "diverged":
             break
         store.write(record)
-    records.finish(record, wall())
+    record = records.finish(record, wall())
+    keep(record)
     store.write(record)
     checkpoint.finish(store, record)
 
 
-def _start_line(s: Session, record: dict) -> str:
-    env, cfg = record["environment"], s.cfg
-    done = len(record["epochs"])
+def _start_line(s: Session, record: Run) -> str:
+    env, cfg = record.environment, s.cfg
+    done = len(record.epochs)
     resumed = f", resuming after epoch {done}" if done else ""
-    return (f"{cfg.run_id}: {record['params']:,} parameters, {len(s.data.train_labels)} train / "
+    return (f"{cfg.run_id}: {record.params:,} parameters, {len(s.data.train_labels)} train / "
             f"{len(s.data.test_labels)} test images at {cfg.size} px on "
             f"{', '.join(env['contexts'])} ({env['device_name']}, {env['threads']} threads)"
             f"{resumed}")

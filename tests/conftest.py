@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 # Test networks are tiny: on a busy 2-core machine, two OpenMP threads per tiny op cost
 # 5-10x more than they save (measured: model tests 86 s with 2 threads, 11 s with 1).
@@ -30,8 +31,10 @@ TIMING_KEYS = ("environment", "started", "finished", "wall_seconds", "experiment
 EPOCH_TIMING_KEYS = ("seconds", "images_per_sec", "train_seconds", "precise_seconds")
 
 
-def comparable(record: dict) -> dict:
-    """A record without what legitimately differs between two executions (TIMING_KEYS)."""
+def comparable(record: Any) -> dict:
+    """A record's JSON (a records.Run's, or the JSON object itself) without what legitimately
+    differs between two executions (TIMING_KEYS)."""
+    record = record.to_dict() if hasattr(record, "to_dict") else record
     out = {k: v for k, v in record.items() if k not in TIMING_KEYS}
     out["epochs"] = [{k: v for k, v in ep.items() if k not in EPOCH_TIMING_KEYS}
                      for ep in record["epochs"]]

@@ -60,7 +60,7 @@ def two_of_three(small_data, store: RunStore, monkeypatch) -> dict:
         engine.train_run(CFG, store, small_data, progress=False, log=lambda line: None)
     monkeypatch.undo()
     record = store.load(CFG.run_id)
-    assert record["status"] == "interrupted" and len(record["epochs"]) == 2
+    assert record.status == "interrupted" and len(record.epochs) == 2
     return record
 
 
@@ -80,7 +80,7 @@ def test_interrupt_before_the_checkpoint_is_restored_keeps_the_history(
         engine.train_run(CFG, store, small_data, progress=False, log=lambda line: None)
     monkeypatch.undo()
     after = store.load(CFG.run_id)
-    assert after["status"] == "interrupted" and after["epochs"] == before["epochs"]
+    assert after.status == "interrupted" and after.epochs == before.epochs
     lines: list[str] = []
     final = engine.train_run(CFG, store, small_data, progress=False, log=lines.append)
     assert "resuming after epoch 2" in lines[0]
@@ -97,7 +97,7 @@ def test_ctrl_c_while_checkpointing_leaves_the_record_at_the_checkpoint(
     store, real = RunStore(tmp_path / "e" / "p"), checkpoint.save
 
     def save(net, trainer, store_, record):
-        if len(record["epochs"]) == epoch:
+        if len(record.epochs) == epoch:
             os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered here
         return real(net, trainer, store_, record)
     monkeypatch.setattr(checkpoint, "save", save)
@@ -110,7 +110,7 @@ def test_ctrl_c_while_checkpointing_leaves_the_record_at_the_checkpoint(
         monkeypatch.undo()
     stopped = store.load(CFG.run_id)
     meta = checkpoint.load_meta(store.checkpoint_dir(CFG.run_id))
-    assert stopped["status"] == "interrupted" and len(stopped["epochs"]) == epoch - 1
+    assert stopped.status == "interrupted" and len(stopped.epochs) == epoch - 1
     assert (meta["epoch"] if meta else 0) == epoch - 1
     lines: list[str] = []
     final = engine.train_run(CFG, store, small_data, progress=False, log=lines.append)
@@ -130,7 +130,7 @@ def test_truncated_checkpoint_is_named_and_the_run_starts_over(
     final = engine.train_run(CFG, store, small_data, progress=False, log=lines.append)
     assert any(str(params) in line and "unreadable" in line and "starting again from epoch 1"
                in line for line in lines), lines
-    assert final["status"] == "completed"
+    assert final.status == "completed"
     assert comparable(final) == comparable(reference)  # from scratch: the same numbers
 
 
@@ -478,5 +478,5 @@ def test_wall_seconds_add_up_over_a_resume(small_data, tmp_path, monkeypatch):
     store = RunStore(tmp_path / "e" / "p")
     stopped = two_of_three(small_data, store, monkeypatch)
     final = engine.train_run(CFG, store, small_data, progress=False, log=lambda line: None)
-    assert stopped["wall_seconds"] > 0
-    assert final["wall_seconds"] > stopped["wall_seconds"] and final["started"] == stopped["started"]
+    assert stopped.wall_seconds > 0
+    assert final.wall_seconds > stopped.wall_seconds and final.started == stopped.started

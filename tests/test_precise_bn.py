@@ -86,7 +86,7 @@ def test_every_epoch_records_both_reads_and_the_metrics_follow(small_data, tmp_p
     cfg = RunConfig(**TINY, precise_bn_batches=2)
     store = RunStore(tmp_path / "e" / "p")
     engine.train_run(cfg, store, small_data, progress=False, log=lambda _: None)
-    record = store.run(cfg.run_id)
+    record = store.load(cfg.run_id)
     assert record.status == "completed" and has_precise(record)
     for e in record.epochs:
         assert 0 <= e.precise_test_acc <= 1 and e.precise_test_loss > 0
@@ -95,7 +95,7 @@ def test_every_epoch_records_both_reads_and_the_metrics_follow(small_data, tmp_p
     assert m["final_precise_test_acc"] == record.last.precise_test_acc
     off_cfg, off_store = cfg.replace(precise_bn_batches=0), RunStore(tmp_path / "e" / "q")
     engine.train_run(off_cfg, off_store, small_data, progress=False, log=lambda _: None)
-    off = off_store.run(off_cfg.run_id)
+    off = off_store.load(off_cfg.run_id)
     assert not has_precise(off) and np.isnan(run_metrics(off)["final_precise_test_acc"])
     assert off.run_id != record.run_id
 

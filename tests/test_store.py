@@ -17,7 +17,7 @@ CFG = RunConfig(width=0.0625, size=32, epochs=2)
 
 
 def record(**changes) -> dict:
-    return {**new_record(CFG, "e", "p", {}), **changes}
+    return {**new_record(CFG, "e", "p", {}).to_dict(), **changes}
 
 
 def test_a_concurrent_reader_never_sees_half_a_file(tmp_path):
@@ -91,7 +91,7 @@ def test_every_committed_record_reads_typed_and_writes_back_byte_identical(tmp_p
     record's config without later fields all kept)."""
     assert COMMITTED
     for path in COMMITTED:
-        run = RunStore(path.parents[1]).run(path.stem)
+        run = RunStore(path.parents[1]).load(path.stem)
         assert isinstance(run, Run) and run.run_id == path.stem
         assert all(isinstance(e, Epoch) for e in run.epochs)
         store = RunStore(tmp_path / path.parents[2].name / path.parents[1].name)
@@ -118,4 +118,4 @@ def test_a_typed_record_answers_what_readers_ask(tmp_path):
     assert list(fresh.to_dict()) == ["schema_version", "run_id", "config", "status", "epochs",
                                      "environment"]
     RunStore(tmp_path).write(fresh)
-    assert RunStore(tmp_path).run(CFG.run_id) == fresh
+    assert RunStore(tmp_path).load(CFG.run_id) == fresh

@@ -23,6 +23,7 @@ from gluon_resnet.data import to_batch
 from gluon_resnet.diagnostics import GradNorms, activation_stats
 from gluon_resnet.nets import named_parts, resnet
 from gluon_resnet.progress import EpochProgress, epoch_line
+from gluon_resnet.records import Epoch, Run, new_record
 from gluon_resnet.schedule import lr_schedule
 from gluon_resnet.store import RunStore, read_record
 
@@ -67,29 +68,29 @@ def test_lr_schedules_by_hand():
 
 def test_record_follows_schema(finished, tiny_cfg):
     store, record, lines = finished
-    assert read_record(store.record_path(tiny_cfg.run_id)) == record
-    assert record["status"] == "completed" and record["error"] is None
-    assert record["config"] == tiny_cfg.to_dict() and record["run_id"] == tiny_cfg.run_id
-    assert (record["experiment"], record["profile"]) == ("t", "p")
-    assert record["finished"] and record["wall_seconds"] > 0
-    env = record["environment"]
+    assert read_record(store.record_path(tiny_cfg.run_id)) == record.to_dict()
+    assert record.status == "completed" and record.error is None
+    assert record.config == tiny_cfg and record.run_id == tiny_cfg.run_id
+    assert (record.experiment, record.profile) == ("t", "p")
+    assert record.finished and record.wall_seconds > 0
+    env = record.environment
     for key in ("mxnet_version", "mxnet_build", "device", "device_name", "python",
                 "platform", "git_commit", "threads", "cpu_count"):
         assert key in env
     assert env["mxnet_version"] == mx.__version__ and env["device"] == "cpu"
     parts = [name for name, _ in named_parts(resnet(width=tiny_cfg.width))]
-    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
-    for e in record["epochs"]:
+    assert [e.epoch for e in record.epochs] == [1, 2]
+    for e in record.epochs:
         for key in ("grad_norm", "act_mean", "act_std"):
-            assert list(e[key]) == parts
-        assert all(v > 0 for v in e["grad_norm"].values())
-        assert all(v > 0 for v in e["act_std"].values())
-        assert 0 <= e["train_acc"] <= 1 and 0 <= e["test_acc"] <= 1
-        assert e["seconds"] > 0 and e["images_per_sec"] > 0
-    assert [e["lr"] for e in record["epochs"]] == pytest.approx([0.05, 0.005])
-    json.dumps(record, allow_nan=False)  # strict JSON: no NaN anywhere
+            assert list(e.value(key)) == parts
+        assert all(v > 0 for v in e.grad_norm.values())
+        assert all(v > 0 for v in e.act_std.values())
+        assert 0 <= e.train_acc <= 1 and 0 <= e.test_acc <= 1
+        assert e.seconds > 0 and e.images_per_sec > 0
+    assert [e.lr for e in record.epochs] == pytest.approx([0.05, 0.005])
+    json.dumps(record.to_dict(), allow_nan=False)  # strict JSON: no NaN anywhere
     assert len(lines) == 3 and "epoch 2/2" in lines[-1]
-    assert lines[-1] == f"{record['run_id']} epoch 2/2: {epoch_line(record['epochs'][-1])}"
+    assert lines[-1] == f"{record.run_id} epoch 2/2: {epoch_line(record.last.to_dict())}"
 
 
 def test_progress_bar_and_its_epoch_line(capsys):
@@ -121,7 +122,7 @@ def test_param_count_by_hand(finished, tiny_cfg):
     for cin, cout in ((4, 8), (8, 16), (16, 32)):
         stages.append(residual(cin, cout, True) + residual(cout, cout, False))
     head = 32 * 10 + 10
-    assert finished[1]["params"] == stem + sum(stages) + head
+    assert finished[1].params == stem + sum(stages) + head
 
 
 def test_final_checkpoint_reproduces_test_metrics(finished, tiny_cfg, small_data):
@@ -136,10 +137,10 @@ def test_final_checkpoint_reproduces_test_metrics(finished, tiny_cfg, small_data
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     labels = small_data.test_labels
-    last = record["epochs"][-1]
+    last = record.epochs[-1]
     nll = -log_p[np.arange(len(labels)), labels].mean()
-    assert last["test_loss"] == pytest.approx(nll, rel=1e-4)
-    assert last["test_acc"] == pytest.approx((logits.argmax(axis=1) == labels).mean())
+    assert last.test_loss == pytest.approx(nll, rel=1e-4)
+    assert last.test_acc == pytest.approx((logits.argmax(axis=1) == labels).mean())
 
 
 def test_completed_run_is_returned_without_training(finished, tiny_cfg, small_data):
@@ -191,7 +192,7 @@ def test_same_config_and_seed_give_the_same_record(finished, tiny_cfg, small_dat
 def test_another_seed_gives_another_record(finished, tiny_cfg, small_data, tmp_path):
     other = engine.train_run(tiny_cfg.replace(seed=1, epochs=1), RunStore(tmp_path), small_data,
                              progress=False, log=quiet)
-    assert other["epochs"][0]["train_loss"] != finished[1]["epochs"][0]["train_loss"]
+    assert other.epochs[0].train_loss != finished[1].epochs[0].train_loss
 
 
 RUNNER_SUBSET = (100, 10)  # per class: 1000 training images, 20 steps of 50 per epoch
@@ -205,7 +206,7 @@ RUNNER = textwrap.dedent("""
     cfg = RunConfig.from_dict(json.loads(sys.argv[2]))
     record = train_run(cfg, RunStore(sys.argv[1]), load_fashion_mnist().subset({subset}),
                        progress=False)
-    print("STATUS", record["status"], record.get("error"))
+    print("STATUS", record.status, record.error)
 """)
 
 
@@ -221,7 +222,7 @@ def _epochs_on_disk(store: RunStore, run_id: str) -> int:
         record = store.load(run_id)
     except Exception:  # noqa: BLE001 - never half-written, but be safe while polling
         return 0
-    return len(record["epochs"]) if record else 0
+    return len(record.epochs) if record else 0
 
 
 @pytest.mark.slow
@@ -238,14 +239,14 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(fashion_mnist, t
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     interrupted = killed.load(cfg.run_id)
-    assert interrupted["status"] == "running" and 1 <= len(interrupted["epochs"]) < cfg.epochs
+    assert interrupted.status == "running" and 1 <= len(interrupted.epochs) < cfg.epochs
     meta = checkpoint.load_meta(killed.checkpoint_dir(cfg.run_id))
-    assert meta is not None and meta["epoch"] >= len(interrupted["epochs"])
+    assert meta is not None and meta["epoch"] >= len(interrupted.epochs)
 
     out, _ = _runner(tmp_path, killed.root, cfg).communicate(timeout=300)
     assert "STATUS completed" in out and "resuming after epoch" in out, out
     final = killed.load(cfg.run_id)
-    assert final["started"] == interrupted["started"]  # resumed, not restarted
+    assert final.started == interrupted.started  # resumed, not restarted
     # The uninterrupted run, in this process: same thread count (the children inherit
     # OMP_NUM_THREADS), and records do not depend on the process.
     reference = engine.train_run(cfg, RunStore(tmp_path / "reference"),
@@ -253,17 +254,24 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(fashion_mnist, t
     assert comparable(final) == comparable(reference)
 
 
-def test_checkpoint_may_be_one_epoch_ahead_of_the_record():
-    epochs = [{"epoch": 1, "x": 0.5}, {"epoch": 2, "x": 0.25}]
-    meta = {"record": {"config": {"a": 1}, "epochs": epochs}}
-    record = {"config": {"a": 1}}
-    assert checkpoint.usable(meta, record, {"epochs": epochs})
-    assert checkpoint.usable(meta, record, {"epochs": epochs[:1]})
-    assert checkpoint.usable({"record": {"config": {"a": 1}, "epochs": epochs[:1]}}, record,
-                             {"epochs": epochs})  # a run that failed while checkpointing
-    assert not checkpoint.usable(meta, record, {"epochs": []})  # two behind: inconsistent
-    assert not checkpoint.usable(meta, record, {"epochs": [{"epoch": 1, "x": 0.7}]})
-    assert not checkpoint.usable(meta, {"config": {"a": 2}}, {"epochs": epochs})
+def test_checkpoint_may_be_one_epoch_ahead_of_the_record(tiny_cfg):
+    def epoch(i: int, acc: float) -> dict:
+        return {"epoch": i, "train_loss": 1.0, "train_acc": acc, "test_loss": 1.0,
+                "test_acc": acc, "lr": 0.1, "seconds": 1.0, "images_per_sec": 1.0}
+
+    def on_disk(entries: list[dict]) -> Run:
+        return new_record(tiny_cfg, "e", "p", {}).replace(
+            epochs=tuple(Epoch.from_dict(e) for e in entries))
+
+    epochs = [epoch(1, 0.5), epoch(2, 0.25)]
+    meta = {"record": {"config": tiny_cfg.to_dict(), "epochs": epochs}}
+    assert checkpoint.usable(meta, tiny_cfg, on_disk(epochs))
+    assert checkpoint.usable(meta, tiny_cfg, on_disk(epochs[:1]))
+    assert checkpoint.usable({"record": {"config": tiny_cfg.to_dict(), "epochs": epochs[:1]}},
+                             tiny_cfg, on_disk(epochs))  # a run that failed while checkpointing
+    assert not checkpoint.usable(meta, tiny_cfg, on_disk([]))  # two behind: inconsistent
+    assert not checkpoint.usable(meta, tiny_cfg, on_disk([epoch(1, 0.7)]))
+    assert not checkpoint.usable(meta, tiny_cfg.replace(seed=1), on_disk(epochs))
 
 
 # ---------------------------------------------------------------- divergence and failure
@@ -273,20 +281,20 @@ def test_huge_learning_rate_diverges_and_the_suite_carries_on(small_data, tmp_pa
     store = RunStore(tmp_path)
     cfg = RunConfig(**{**TINY, "epochs": 3}, lr=1e6, momentum=0.9)
     record = engine.train_run(cfg, store, small_data, progress=False, log=quiet)
-    assert record["status"] == "diverged" and store.load(cfg.run_id) == record
-    assert record["epochs"][-1]["train_loss"] is None
-    json.dumps(record, allow_nan=False)
+    assert record.status == "diverged" and store.load(cfg.run_id) == record
+    assert record.epochs[-1].train_loss is None
+    json.dumps(record.to_dict(), allow_nan=False)
     assert not store.checkpoint_dir(cfg.run_id).exists()
     after = engine.train_run(cfg.replace(lr=0.05, epochs=1), store, small_data,
                              progress=False, log=quiet)
-    assert after["status"] == "completed"
+    assert after.status == "completed"
 
 
 def test_exception_is_recorded_as_failed(small_data, tmp_path):
     store = RunStore(tmp_path)
     cfg = RunConfig(**TINY, train_per_class=50)  # small_data holds 20 per class
     record = engine.train_run(cfg, store, small_data, progress=False, log=quiet)
-    assert record["status"] == "failed" and "per_class" in record["error"]
+    assert record.status == "failed" and "per_class" in record.error
     assert store.load(cfg.run_id) == record
 
 
@@ -305,19 +313,19 @@ def test_keyboard_interrupt_is_recorded_raised_and_resumed(finished, tiny_cfg, s
         engine.train_run(tiny_cfg, store, small_data,
                          progress=False, log=quiet)
     stopped = store.load(tiny_cfg.run_id)
-    assert stopped["status"] == "interrupted" and len(stopped["epochs"]) == 1
+    assert stopped.status == "interrupted" and len(stopped.epochs) == 1
     monkeypatch.undo()
     lines: list[str] = []
     resumed = engine.train_run(tiny_cfg, store, small_data,
                                progress=False, log=lines.append)
-    assert "resuming after epoch 1" in lines[0] and resumed["started"] == stopped["started"]
+    assert "resuming after epoch 1" in lines[0] and resumed.started == stopped.started
     assert comparable(resumed) == comparable(finished[1])
 
 
 def test_mixed_precision_needs_a_gpu(small_data, tmp_path):
     record = engine.train_run(RunConfig(**TINY), RunStore(tmp_path), small_data, amp=True,
                               progress=False, log=quiet)
-    assert record["status"] == "failed" and "needs GPUs" in record["error"]
+    assert record.status == "failed" and "needs GPUs" in record.error
 
 
 # ---------------------------------------------------------------- devices
@@ -339,11 +347,11 @@ def test_data_parallel_over_two_contexts(small_data, tmp_path):
     ctx = [mx.cpu(0), mx.cpu(1)]
     record = engine.train_run(cfg, RunStore(tmp_path), small_data, ctx=ctx, progress=False,
                               log=quiet)
-    assert record["status"] == "completed", record.get("traceback")
-    assert record["environment"]["contexts"] == ["cpu(0)", "cpu(1)"]
-    for e in record["epochs"]:
-        assert math.isfinite(e["train_loss"]) and 0 <= e["test_acc"] <= 1
-        assert all(v > 0 for v in e["grad_norm"].values())
+    assert record.status == "completed", record.traceback
+    assert record.environment["contexts"] == ["cpu(0)", "cpu(1)"]
+    for e in record.epochs:
+        assert math.isfinite(e.train_loss) and 0 <= e.test_acc <= 1
+        assert all(v > 0 for v in e.grad_norm.values())
 
 
 def test_data_parallel_step_equals_its_shards_on_one_device(small_data):
@@ -476,8 +484,8 @@ def test_warm_up_epochs_follow_the_recorded_training_error(small_data, tmp_path)
                         warmup_until_error=until_error)
         record = engine.train_run(cfg, RunStore(tmp_path / folder / "p"), small_data,
                                   progress=False, log=quiet)
-        assert record["status"] == "completed"
-        return [e["lr"] for e in record["epochs"]]
+        assert record.status == "completed"
+        return [e.lr for e in record.epochs]
 
     assert lrs(0.01, "never") == [0.01, 0.01, 0.01]
     assert lrs(0.999, "easy") == [0.01, 0.2, 0.2]
@@ -491,8 +499,8 @@ def test_warm_up_changes_the_run_and_resumes_the_same(small_data, tmp_path):
                             log=quiet)
     cold = engine.train_run(cfg.replace(warmup_steps=0), RunStore(tmp_path / "b" / "p"),
                             small_data, progress=False, log=quiet)
-    assert warm["status"] == "completed"
-    assert warm["epochs"][0]["train_loss"] != cold["epochs"][0]["train_loss"]
+    assert warm.status == "completed"
+    assert warm.epochs[0].train_loss != cold.epochs[0].train_loss
     again = engine.train_run(cfg, RunStore(tmp_path / "c" / "p"), small_data, progress=False,
                              log=quiet)
     assert comparable(again) == comparable(warm)

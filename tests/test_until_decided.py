@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from experiments import EXPERIMENTS
+from gluon_resnet.records import Run
 from gluon_resnet.runs.jobs import Outcome
 from gluon_resnet.runs.runner import run_until_decided
 from gluon_resnet.store import RunStore
@@ -67,15 +68,16 @@ def test_list_shows_the_seeds_each_comparison_needs(capped, cli_in_process):
     assert "bn_relu_conv:" in out.split("seeds needed")[1]
 
 
-def fake_record(cfg, final_acc: float) -> dict:
+def fake_record(cfg, final_acc: float) -> Run:
     """A completed record of `cfg` whose last epoch reads final_acc (no training needed)."""
     epochs = [{"epoch": e, "train_loss": 0.5, "train_acc": 0.8, "test_loss": 0.5,
                "test_acc": final_acc, "lr": cfg.lr, "seconds": 1.0, "images_per_sec": 100.0}
               for e in range(1, cfg.epochs + 1)]
-    return {"schema_version": 1, "run_id": cfg.run_id, "experiment": "orderings",
-            "profile": "smoke", "config": cfg.to_dict(), "status": "completed", "error": None,
-            "params": 1, "environment": {}, "started": "2026-01-01T00:00:00",
-            "finished": "2026-01-01T00:01:00", "wall_seconds": 60.0, "epochs": epochs}
+    return Run.from_dict({
+        "schema_version": 1, "run_id": cfg.run_id, "experiment": "orderings",
+        "profile": "smoke", "config": cfg.to_dict(), "status": "completed", "error": None,
+        "params": 1, "environment": {}, "started": "2026-01-01T00:00:00",
+        "finished": "2026-01-01T00:01:00", "wall_seconds": 60.0, "epochs": epochs})
 
 
 class Scripted:

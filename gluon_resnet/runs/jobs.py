@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from .. import checkpoint
 from ..config import RunConfig
+from ..records import Run
 from ..store import RunStore
 from .plan import plan
 
@@ -36,8 +37,8 @@ class Outcome:
     error: Optional[str] = None
 
     @classmethod
-    def of(cls, record: dict) -> "Outcome":
-        return cls("trained", record["status"], record.get("error"))
+    def of(cls, record: Run) -> "Outcome":
+        return cls("trained", record.status, record.error)
 
 
 def make_jobs(runs: list[RunConfig], fresh: bool) -> list[Job]:

@@ -22,7 +22,7 @@ def plan(store: RunStore, runs: list[RunConfig]) -> list[Planned]:
     out = []
     for cfg in runs:
         try:
-            record = store.run(cfg.run_id)
+            record = store.load(cfg.run_id)
         except CorruptRecord:
             out.append(Planned(cfg, "corrupt"))
             continue

@@ -15,6 +15,7 @@ import signal
 import time
 from pathlib import Path
 
+from ...records import Run
 from ...store import RunStore
 
 FAULT_ENV = "GLUON_RESNET_FAULT_KILL_AFTER_EPOCH"
@@ -35,8 +36,8 @@ def store_for(root: Path | str) -> RunStore:
 class HangingStore(RunStore):
     """A store whose process, once told to stop, hangs instead of recording it."""
 
-    def write(self, record: dict) -> None:
-        if record["status"] == "interrupted":
+    def write(self, record: Run) -> None:
+        if record.status == "interrupted":
             # as a process stuck in C code, where no Python signal handler runs (a parent's
             # death can send SIGTERM more than once, and each would end the sleep)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -52,10 +53,10 @@ class KillingStore(RunStore):
         super().__init__(root)
         self.epoch, self.marker = epoch, marker
 
-    def write(self, record: dict) -> None:
+    def write(self, record: Run) -> None:
         super().write(record)
-        if record["status"] == "running" and len(record["epochs"]) == self.epoch \
-                and claim(self.marker, record["run_id"]):
+        if record.status == "running" and len(record.epochs) == self.epoch \
+                and claim(self.marker, record.run_id):
             os.kill(os.getpid(), signal.SIGKILL)
 
 

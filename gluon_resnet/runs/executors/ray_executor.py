@@ -151,9 +151,10 @@ class RayExecutor:
             record = self.ray.get(ref)
         except self.ray.exceptions.RayError as e:
             return Outcome("lost", error=_last_lines(str(e)))
-        env = record["environment"]
-        if env.get("git_commit") is None:  # shipped code is not a git checkout: it is ours
-            env["git_commit"] = _driver_commit()
+        if record.environment.get("git_commit") is None:
+            # shipped code is not a git checkout: it is ours
+            record = record.replace(environment={**record.environment,
+                                                 "git_commit": _driver_commit()})
         store.write(record)
         return Outcome.of(record)
 

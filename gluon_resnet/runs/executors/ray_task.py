@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from ... import checkpoint
 from ...config import RunConfig
 from ...devices import contexts
+from ...records import Run
 from ...store import RunStore
 from ..jobs import Job
 from .faults import store_for
@@ -51,7 +52,7 @@ def local_root(uri: Optional[str], experiment: str, profile: str) -> Path:
 
 def train_task(job: Job, experiment: str, profile: str, *, checkpoint_uri: Optional[str],
                data_dir: Optional[str], use_gpu: bool, fresh_token: Optional[str] = None
-               ) -> dict:
+               ) -> Run:
     """Train (or resume, or return the finished) run in the worker-side store; its record."""
     from .worker import load_data, train_job
 
@@ -68,10 +69,9 @@ def train_task(job: Job, experiment: str, profile: str, *, checkpoint_uri: Optio
         before=lambda: attempt.append(_note_attempt(store, job.cfg)))
     if record is None:  # the worker-side lock is held: another task of this run is alive
         raise RuntimeError(f"{job.cfg.run_id}: {outcome.error}")
-    record["environment"] = {**record["environment"], "executor": "ray",
-                             "host": socket.gethostname(), "attempt": attempt[0] if attempt else 0,
-                             "worker_store": str(store.root)}
-    return record
+    return record.replace(environment={
+        **record.environment, "executor": "ray", "host": socket.gethostname(),
+        "attempt": attempt[0] if attempt else 0, "worker_store": str(store.root)})
 
 
 def _note_attempt(store: RunStore, cfg: RunConfig) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from ...data import FashionMNIST, load_fashion_mnist
+from ...records import Run
 from ...store import RunLocked, RunStore
 from ...train import train_run
 from ..jobs import Job, Outcome, prepare
@@ -21,7 +22,7 @@ def load_data(data_dir: Optional[str]) -> FashionMNIST:
 
 def train_job(job: Job, store: RunStore, data: FashionMNIST, ctx: list, *,
               log: Callable[[str], None], progress: bool = False,
-              before: Optional[Callable[[], None]] = None) -> tuple[Outcome, Optional[dict]]:
+              before: Optional[Callable[[], None]] = None) -> tuple[Outcome, Optional[Run]]:
     """Take the run's lock, decide from disk whether it needs training, train it in this
     process; the outcome and the run's record (None when locked). `before` runs under the
     lock once the store is in order (a Ray worker notes its attempt there)."""
