@@ -24,14 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-from scipy import special
-from scipy import stats as sps
 
 from . import collapse as C
 from . import signtest
+from .extras import pairing_gain, prob_improvement, spread_of, welch_all
 from .power import plan_seeds, seeds_text
-from .sequential import (SIM_SEED, nominal_level, p_two_sided, p_tost, welch_moments, holm, look_schedule,
-                         sequential_p)
+from .sequential import (half_width, holm, look_schedule, nominal_level, p_tost, p_two_sided,
+                         sequential_p, welch_moments)
 
 __all__ = ["Analysis", "Verdict", "decide", "decide_pairs", "holm", "look_schedule", "prob_improvement",
            "sequential_p"]
@@ -262,11 +261,6 @@ def _look_stats(a: np.ndarray, b: np.ndarray, n: int, paired: bool):
     return (looks, *welch_moments(ma, va, looks, mb, vb, looks))
 
 
-def _half_width(se: float, df: float, level: float) -> float:
-    """Half-width of a two-sided t interval with tail probability `level`."""
-    return 0.0 if se == 0 else float(special.stdtrit(df, 1 - level / 2) * se)
-
-
 def _analyse(name: str, base: Mapping[int, float], var: Mapping[int, float], an: Analysis) -> dict:
     """All about one comparison that does not depend on the others (the latest look is last)."""
     a, b, n, a_all, b_all, counts = _samples(base, var, an)
@@ -297,52 +291,6 @@ def _analyse(name: str, base: Mapping[int, float], var: Mapping[int, float], an:
     return row
 
 
-# ---- descriptive extras ----
-
-def _pi_stat(a, b, axis=-1):
-    """Mann-Whitney probability that a variant run beats a baseline run, ties counting half."""
-    a = np.moveaxis(np.asarray(a), axis, -1)[..., :, None]
-    b = np.moveaxis(np.asarray(b), axis, -1)[..., None, :]
-    return np.mean((b > a) + 0.5 * (b == a), axis=(-2, -1))
-
-
-def prob_improvement(a, b, paired: bool) -> tuple[float, float, float]:
-    """P(variant run > baseline run) as rliable reports it (Agarwal et al. 2021), with a 95 %
-    percentile bootstrap CI; paired designs resample seeds jointly. Non-finite values dropped."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if paired:
-        keep = np.isfinite(a) & np.isfinite(b)
-        a, b = a[keep], b[keep]
-    else:
-        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    if min(a.size, b.size) < 2:
-        return (float(_pi_stat(a, b)) if a.size and b.size else NAN), NAN, NAN
-    ci = sps.bootstrap((a, b), _pi_stat, paired=paired, vectorized=True, n_resamples=2000,
-                       batch=max(1, min(2000, 2_000_000 // (a.size * b.size))), method="percentile",
-                       random_state=np.random.default_rng(SIM_SEED)).confidence_interval
-    return float(_pi_stat(a, b)), float(ci.low), float(ci.high)
-
-
-def _welch_all(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
-    """Welch difference, 95 % CI and p on all values: the unpaired view beside the declared one."""
-    if min(a.size, b.size) < 2:
-        return NAN, NAN, NAN, NAN
-    d, se, df = welch_moments(a.mean(), a.var(ddof=1), a.size, b.mean(), b.var(ddof=1), b.size)
-    half = _half_width(float(se), float(df), 0.05)
-    return float(d), float(d - half), float(d + half), float(p_two_sided(d, se, df))
-
-
-def _pairing_gain(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Pearson r of the pairs and Welch se / paired se: how much the shared seed saved."""
-    if a.size < 2:
-        return NAN, NAN
-    da, db = a - a.mean(), b - b.mean()
-    saa, sbb, sab = float(da @ da), float(db @ db), float(da @ db)
-    r = NAN if a.size < 3 or np.ptp(a) <= FLAT or np.ptp(b) <= FLAT else sab / math.sqrt(saa * sbb)
-    # both standard errors carry the same factor 1 / sqrt(n (n - 1))
-    return r, (NAN if np.ptp(b - a) <= FLAT else math.sqrt((saa + sbb) / (saa + sbb - 2 * sab)))
-
-
 def _intervals(row: dict, an: Analysis, c: int, est: float, se: float, df: float
                ) -> tuple[float, float, float, float]:
     """The simultaneous CI (nominal level q* = F^{-1}(alpha/C), Bonferroni over the C
@@ -354,17 +302,8 @@ def _intervals(row: dict, an: Analysis, c: int, est: float, se: float, df: float
         return (*signtest.median_interval(d, q_star), *signtest.median_interval(d, 0.05))
     q_star = nominal_level("paired" if an.paired else "welch", an.min_seeds, row["last_look"],
                             an.alpha / c)
-    half, half95 = _half_width(se, df, q_star), _half_width(se, df, 0.05)
+    half, half95 = half_width(se, df, q_star), half_width(se, df, 0.05)
     return est - half, est + half, est - half95, est + half95
-
-
-def _spread(a: np.ndarray, b: np.ndarray, paired: bool) -> float:
-    """The sd a power statement is read at: of the paired differences, or pooled."""
-    if min(a.size, b.size) < 2:
-        return NAN
-    if paired:
-        return float(np.std(b - a, ddof=1))
-    return math.sqrt((float(np.var(a, ddof=1)) + float(np.var(b, ddof=1))) / 2)
 
 
 def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, p_collapse_holm: float,
@@ -382,12 +321,12 @@ def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, p_collapse_holm
                     if extras and kind == "undecided" else (None, None))
     settle = min((x for x in (n_diff, n_eq) if x is not None), default=None)
     pi = prob_improvement(row["a"], row["b"], an.paired) if extras else (NAN, NAN, NAN)
-    gain = _pairing_gain(row["a"], row["b"]) if an.paired else (NAN, NAN)
+    gain = pairing_gain(row["a"], row["b"]) if an.paired else (NAN, NAN)
     return Verdict(row["name"], kind, row["n"], est, *_intervals(row, an, c, est, se, df),
                    p_d, row["p_diff_seq"], p_diff_holm, p_e, row["p_equiv_seq"],
                    p_equiv_holm, equiv_sig, n_diff, n_eq, settle,
-                   *_welch_all(row["a_all"], row["b_all"]), *gain, *pi, row["reason"],
-                   row["collapses"], p_collapse_holm, _spread(row["a"], row["b"], an.paired))
+                   *welch_all(row["a_all"], row["b_all"]), *gain, *pi, row["reason"],
+                   row["collapses"], p_collapse_holm, spread_of(row["a"], row["b"], an.paired))
 
 
 def decide(baseline: Mapping[int, float], variants: Mapping[str, Mapping[int, float]],

@@ -68,6 +68,11 @@ def p_two_sided(est, se, df):
     return np.where(se > 0, 2 * special.stdtr(df, -np.abs(est / se)), np.where(est == 0, 1.0, 0.0))
 
 
+def half_width(se: float, df: float, level: float) -> float:
+    """Half-width of a two-sided t interval with tail probability `level`."""
+    return 0.0 if se == 0 else float(special.stdtrit(df, 1 - level / 2) * se)
+
+
 def p_tost(est, se, df, margin):
     """TOST p, the larger one-sided p; with zero spread 0 if |est| < margin, else 1."""
     p = np.maximum(special.stdtr(df, -(est + margin) / se), special.stdtr(df, (est - margin) / se))
