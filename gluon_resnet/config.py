@@ -148,6 +148,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def as_text(value: Any) -> str:
+    """A value as parse_value (--set/--grid) takes it back: the reproduce command's text."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ",".join(map(str, value)) + "]"
+    return repr(value) if isinstance(value, float) else str(value)  # repr: exact round trip
+
+
 def parse_value(name: str, text: str) -> Any:
     """Command-line text as field `name`'s type (`--set lr=0.1`, `--grid final_bn_relu=none`)."""
     hint = FIELD_TYPES[check_field(name)]

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from experiments import find
-from gluon_resnet.config import FIELDS, RunConfig, coerce, parse_value
+from gluon_resnet.config import FIELDS, RunConfig, as_text, coerce, parse_value
 from gluon_resnet.rules import RULES
 from gluon_resnet.runs.experiment_file import ExperimentFileError, load_experiment_file
-from gluon_resnet.runs.overrides import as_text, parse_grid, parse_set, split_values
+from gluon_resnet.runs.overrides import parse_grid, parse_set, split_values
 from gluon_resnet.store import RunStore
 from test_run_all import ROOT, run_cli
 

@@ -13,6 +13,17 @@ from ..analysis.verdicts import decide_groups, store_analysis
 
 
 KINDS = ("better", "worse", "equivalent", "undecided")
+def gist(info: dict, width: int = 140) -> str:
+    """A table cell's worth of an experiment's description: its first sentence, cut at a word
+    (the report carries the whole), marked where the folder is an archive or pilots."""
+    text = str(info.get("description", "")).split(". ")[0].rstrip(".")
+    if len(text) > width:
+        text = text[:width].rsplit(" ", 1)[0] + " ..."
+    note = str(info.get("profile_note", ""))
+    kept = note.split(",")[0].split(":")[0] if note.startswith(("ARCHIVED", "PILOTS")) else ""
+    return f"{kept.lower()}: {text}" if kept else text
+
+
 def summary(name: str, link: str, n_runs: int, hours: float, analysis, decided: list) -> str:
     """One line per question: how many comparisons reached which verdict."""
     counts = {k: sum(d.verdict.kind == k for d in decided) for k in KINDS}
@@ -48,7 +59,7 @@ def write_index(results_dir: Path) -> Path:
         exp, _ = store.read_experiment()
         done = sum(r.status == "completed" for r in records)
         name, link = f"{root.parent.name} / {root.name}", f"{root.parent.name}/{root.name}/report.md"
-        rows.append([f"[{root.parent.name}]({link})", root.name, exp.get("description", ""),
+        rows.append([f"[{root.parent.name}]({link})", root.name, gist(exp),
                      f"{len(records)} ({done} completed)", newest(records)])
         analysis, _ = store_analysis(store)
         decided = decide_groups(group_runs(records), analysis)

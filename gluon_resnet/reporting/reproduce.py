@@ -10,9 +10,8 @@ import math
 import shlex
 from typing import Any, Optional
 
-from ..config import FIELDS, ID_DEFAULTS
+from ..config import FIELDS, ID_DEFAULTS, as_text
 from ..orderings import ORDERINGS
-from ..runs.overrides import as_text
 from ..analysis.groups import group_key
 from ..records import Run
 

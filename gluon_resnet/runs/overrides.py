@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import parse_value
+from ..config import as_text, parse_value
 
 
 def split_assignment(text: str, flag: str) -> tuple[str, str]:
@@ -56,14 +56,3 @@ def axes_of(grids: list[str]) -> dict[str, tuple]:
                              f"--grid {name}={','.join(map(as_text, axes[name] + values))}")
         axes[name] = values
     return axes
-
-
-def as_text(value: Any) -> str:
-    """A value as --set/--grid would take it back (the reproduce command)."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "[" + ",".join(map(str, value)) + "]"
-    return repr(value) if isinstance(value, float) else str(value)  # repr: exact round trip
