@@ -460,8 +460,8 @@ def _fall_table(root: Path, warmup: dict, accs: dict, lrs: dict) -> dict:
 def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: Path):
     """The largest fall of training accuracy below the best epoch so far, once the warm-up is
     over: with He et al.'s rule the epochs recorded at the warm-up rate are left out; with a
-    warm-up of optimiser steps, every epoch that holds one of them (ceil(images / batch)
-    steps an epoch)."""
+    warm-up of optimiser steps, the epochs made only of warm-up steps (ceil(images / batch)
+    steps an epoch; the epoch in which it ends counts after it)."""
     he = dict(warmup_until_error=0.8, warmup_lr=0.01, warmup_steps=0)
     rows = _fall_table(tmp_path / "he" / "depth" / "smoke", he,
                        {("conv_bn_relu", 0): [0.15, 0.30, 0.12, 0.60],
@@ -471,10 +471,10 @@ def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: P
     assert rows["0"]["conv_bn_relu"] == "18.00"  # 0.30 at epoch 2, then 0.12
     assert rows["1"]["conv_bn_relu"] == "0.00"   # after its two warm-up epochs it only rose
     assert rows["0"]["bn_relu_conv"] == "0.00" and rows["1"]["bn_relu_conv"] == "n/a"
-    steps = dict(warmup_steps=5, warmup="linear", batch_size=50)  # 200 images: 4 steps/epoch
+    steps = dict(warmup_steps=5, warmup="linear", batch_size=50)  # 4 steps/epoch: epoch 1 wholly
     rows = _fall_table(tmp_path / "steps" / "depth" / "smoke", steps,
                        {("conv_bn_relu", 0): [0.60, 0.20, 0.50, 0.40],
                         ("bn_relu_conv", 0): [0.30, 0.10, 0.50, 0.45]},
                        {0: (0.05,) * 4})
-    assert rows["0"]["conv_bn_relu"] == "20.00"  # best 0.60 (epoch 1, in the warm-up), epoch 4
-    assert rows["0"]["bn_relu_conv"] == "5.00"   # epoch 2's dip is inside the warm-up
+    assert rows["0"]["conv_bn_relu"] == "40.00"  # best 0.60 (epoch 1, in the warm-up), epoch 2
+    assert rows["0"]["bn_relu_conv"] == "20.00"  # epoch 2 ends the warm-up and counts: 0.3 -> 0.1

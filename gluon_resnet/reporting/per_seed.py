@@ -13,9 +13,10 @@ from .tables import fmt_pct, fmt_pts, md_table
 
 
 def warmup_epochs(record: Run) -> int:
-    """Epochs touched by the warm-up: those recorded at warmup_lr under He et al.'s rule
-    (checked at the end of each epoch), else those that hold one of the first warmup_steps
-    optimiser steps (ceil(images / batch) steps an epoch, as train.py counts them)."""
+    """Epochs wholly in the warm-up: those recorded at warmup_lr under He et al.'s rule
+    (checked at the end of each epoch), else those made only of the first warmup_steps
+    optimiser steps (ceil(images / batch) steps an epoch, as train.py counts them). The epoch
+    in which a warm-up of steps ends trains mostly at the full rate, so it counts after."""
     cfg = record.config
     if cfg.warmup_until_error:
         return next((i for i, e in enumerate(record.epochs)
@@ -23,12 +24,12 @@ def warmup_epochs(record: Run) -> int:
     steps = cfg.warmup_steps
     per_class = cfg.train_per_class
     images = NUM_CLASSES * per_class if per_class else TRAIN_IMAGES
-    return math.ceil(steps / math.ceil(images / cfg.batch_size)) if steps else 0
+    return steps // math.ceil(images / cfg.batch_size)
 
 
 def fall_after_warmup(record: Run) -> Optional[float]:
-    """The largest fall of training accuracy, after the warm-up, below the best epoch so far
-    (warm-up epochs included in that best): how far a run fell back once the full learning
+    """The largest fall of training accuracy, after the epochs wholly in the warm-up, below
+    the best epoch so far (warm-up epochs included in that best): how far a run fell back once the full learning
     rate began, which its final accuracy hides once it recovers. None without a warm-up."""
     cfg = record.config
     if not (cfg.warmup_until_error or cfg.warmup_steps):
