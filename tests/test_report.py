@@ -303,9 +303,24 @@ def test_reference_numbers_beside_ours_and_whether_one_run_could_decide(store: P
     rows = {r["ordering"]: r for r in table(text, "## Beside the seed notebook")}
     assert rows["conv_bn_relu"]["theirs %"] == "89.30" and rows["bn_relu_conv"]["theirs %"] == "90.80"
     finals = [r["epochs"][-1]["test_acc"] for r in completed(store, "conv_bn_relu")]
-    assert rows["conv_bn_relu"]["ours %"].startswith(f"{100 * statistics.mean(finals):.2f} ± ")
+    assert rows["conv_bn_relu"]["ours, final_test_acc %"].startswith(
+        f"{100 * statistics.mean(finals):.2f} ± ")
     assert "they read a difference of +1.50 points from one run each" in section
+    level = f"conv_bn_relu {100 * statistics.mean(finals):.2f} % against their 89.30 % ("
+    assert f"Our level on the declared metric (final_test_acc): {level}" in section
     assert "one run per variant" in section and "% of the time" in section
+    # a declared metric other than theirs gets its own column, and the level is read on it
+    info["analysis"] = {**info.get("analysis", {}), "metric": "last3_test_acc"}
+    info["reference"]["differs"] = "theirs ran on all the images."
+    (store / "experiment.json").write_text(json.dumps(info))
+    text = write_report(store).read_text()
+    rows = {r["ordering"]: r for r in table(text, "## Beside the seed notebook")}
+    last3 = [statistics.mean(e["test_acc"] for e in r["epochs"][-3:])
+             for r in completed(store, "conv_bn_relu")]
+    assert rows["conv_bn_relu"]["ours, last3_test_acc %"].startswith(
+        f"{100 * statistics.mean(last3):.2f} ± ")
+    assert (f"declared metric (last3_test_acc): conv_bn_relu {100 * statistics.mean(last3):.2f}"
+            in text) and "said before the runs: theirs ran on all the images." in text
     index = write_index(store.parent.parent).read_text()
     entry = index.split("- For context, not ours: the seed notebook, one run each")[1]
     assert "they read a difference of +1.50 points from one run each" in entry.split("\n- ")[0]

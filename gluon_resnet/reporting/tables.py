@@ -180,27 +180,46 @@ def section_descriptive(decided: list[Decided], analysis: Analysis) -> list[str]
 
 
 def section_reference(decided: list[Decided], info: dict) -> list[str]:
-    """Numbers published elsewhere (experiment.json "reference") beside ours, and whether one
-    run per variant could have decided the comparison, judged by the spread we measured."""
+    """Numbers published elsewhere (experiment.json "reference") beside ours, on their metric
+    and on the declared one, whether ours reach their level, and whether one run per variant
+    could have decided the comparison, judged by the spread we measured."""
     ref = info.get("reference") or {}
     values, metric = ref.get("values") or {}, ref.get("metric", "final_test_acc")
+    declared = (info.get("analysis") or {}).get("metric", metric)
     if not values or not decided:
         return []
+    metrics = [metric] + ([declared] if declared != metric else [])
     lines = [f"## Beside {ref.get('source', 'the published numbers')}", "",
-             f"Their {metric} next to ours (mean ± std over our completed seeds, same metric).",
-             ""]
-    rows, groups = [], {}
+             f"Their {metric} next to ours (mean ± std over our completed seeds)"
+             + (f", on the same metric and on the declared one ({declared})" if len(metrics) > 1
+                else ", same metric") + ".", ""]
+    groups: dict[str, Group] = {}
     for d in decided:
-        groups[d.base.ordering] = groups.get(d.base.ordering, d.base)
+        groups.setdefault(d.base.ordering, d.base)
         groups[d.other.ordering] = d.other
+    rows, levels = [], []
     for ordering, value in values.items():
         g = groups.get(ordering)
-        ours = stats.summarize(metric_values(g, metric)) if g else None
-        cell = "n/a" if not ours or not ours.n else (
-            f"{fmt_pct(ours.mean)} ± {fmt_pct(ours.std)} ({ours.n} seeds)")
-        rows.append([ordering, fmt_pct(value), cell])
-    lines += md_table(["ordering", "theirs %", "ours %"], rows) + [""]
-    return lines + one_run_sentences(decided, info) + [""]
+        cells = [_ours(g, m) for m in metrics]
+        rows.append([ordering, fmt_pct(value), *[c for c, _ in cells]])
+        mean = cells[-1][1]
+        if mean is not None:
+            levels.append(f"{ordering} {fmt_pct(mean)} % against their {fmt_pct(value)} % "
+                          f"({fmt_pts(mean - value)} points)")
+    lines += md_table(["ordering", "theirs %", *[f"ours, {m} %" for m in metrics]], rows)
+    if levels:
+        lines += ["", f"Our level on the declared metric ({declared}): " + "; ".join(levels)
+                  + "." + (f" Why they may differ, said before the runs: {ref['differs']}"
+                           if ref.get("differs") else "")]
+    return lines + [""] + one_run_sentences(decided, info) + [""]
+
+
+def _ours(g: Optional[Group], metric: str) -> tuple[str, Optional[float]]:
+    """A group's cell on one metric (mean ± std, seeds) and its mean (None: no run has it)."""
+    ours = stats.summarize(metric_values(g, metric)) if g else None
+    if not ours or not ours.n:
+        return "n/a", None
+    return f"{fmt_pct(ours.mean)} ± {fmt_pct(ours.std)} ({ours.n} seeds)", ours.mean
 
 
 def one_run_sentences(decided: list[Decided], info: dict) -> list[str]:
