@@ -51,6 +51,10 @@ class RunConfig:
     # the warmup_steps: all at warmup_lr ("constant", He et al.), or rising linearly from
     # warmup_lr to the epoch's rate ("linear", Goyal et al. 2017's gradual warm-up)
     warmup: str = "constant"
+    # each optimiser step, the gradient of the mean batch loss is scaled down to this global
+    # L2 norm where it is longer (Pascanu et al. 2013; None: never). The record counts the
+    # steps it acted on, so a protocol can show that it only cut the spikes.
+    clip_norm: Optional[float] = None
     # evaluation: each epoch also tests with BatchNorm statistics re-estimated at the current
     # weights from this many training batches (precise_bn.py; 0: running statistics only)
     precise_bn_batches: int = 20
@@ -98,7 +102,8 @@ ID_DEFAULTS = {"projection_input": "preact", "warmup_steps": 0, "warmup_lr": 0.0
                "warmup_until_error": None, "shortcut": "projection",
                # Evaluation only (the trajectory is bitwise the same): runs recorded before it
                # existed keep their ids and simply lack the precise metrics.
-               "precise_bn_batches": 20, "warmup": "constant"}
+               "precise_bn_batches": 20, "warmup": "constant",
+               "clip_norm": None}
 FIELD_TYPES = typing.get_type_hints(RunConfig)
 _TRUE, _FALSE, _NONE = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("none", "null")
 

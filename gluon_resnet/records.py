@@ -92,6 +92,7 @@ class Epoch:
     precise_test_loss: Optional[float] = None  # with precise BatchNorm statistics
     precise_test_acc: Optional[float] = None
     precise_seconds: Optional[float] = None
+    clipped_steps: Optional[int] = None  # steps whose gradient clip_norm scaled down
     grad_norm: Optional[dict[str, float]] = None  # per network part (diagnostics)
     act_mean: Optional[dict[str, float]] = None
     act_std: Optional[dict[str, float]] = None

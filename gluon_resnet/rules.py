@@ -89,6 +89,7 @@ RULES: dict[str, Range | Callable[[str], Any]] = {
     "warmup_lr": POSITIVE,
     "warmup_until_error": Range(0, 1, low_open=True, noun="a training error", note="He et al.: 0.8"),
     "warmup": choice("warmup", WARMUPS),
+    "clip_norm": Range(0, low_open=True, noun="a gradient norm", note="None: never clipped"),
     "precise_bn_batches": NON_NEGATIVE,
     "seed": Range(0, SEED_LIMIT),
 }

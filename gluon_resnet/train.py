@@ -21,6 +21,7 @@ from mxnet import autograd, gluon
 from mxnet import init as initializers
 
 from . import checkpoint, devices, records
+from .clipping import GradClip
 from .config import RunConfig
 from .data import FashionMNIST, batches, to_batch
 from .devices import contexts
@@ -70,6 +71,7 @@ class Session:
     probe: mx.np.ndarray
     amp: bool = False
     twin: Optional[Twin] = None  # precise BatchNorm evaluation (cfg.precise_bn_batches > 0)
+    clip: Optional[GradClip] = None  # gradient clipping (cfg.clip_norm)
 
 
 def build(cfg: RunConfig, data: FashionMNIST, ctx: list, amp: bool = False) -> Session:
@@ -94,8 +96,10 @@ def build(cfg: RunConfig, data: FashionMNIST, ctx: list, amp: bool = False) -> S
         devices.amp_trainer(trainer)
     parts = named_parts(net)
     twin = Twin(lambda: _network(cfg), net, probe, ctx[0]) if cfg.precise_bn_batches else None
+    grads = GradNorms(parts, ctx[0])
+    clip = GradClip(grads.params, ctx[0], cfg.clip_norm) if cfg.clip_norm else None
     return Session(cfg, ctx, net, parts, trainer, gluon.loss.SoftmaxCrossEntropyLoss(),
-                   GradNorms(parts, ctx[0]), data, probe, amp, twin)
+                   grads, data, probe, amp, twin, clip)
 
 
 def _network(cfg: RunConfig) -> gluon.HybridBlock:
@@ -116,7 +120,12 @@ def _step(s: Session, X: mx.np.ndarray, y: mx.np.ndarray) -> tuple:
         losses = [s.loss(o, t) for o, t in zip(outs, ys)]
     scale = devices.backward(losses, s.trainer, s.amp)
     devices.zero_idle_grads(s.grads.params, len(used), s.ctx)
-    s.trainer.step(X.shape[0])
+    if s.clip is None:
+        s.trainer.step(X.shape[0])
+    else:  # step() split in two, to clip the summed gradients before the update
+        s.trainer.allreduce_grads()
+        s.clip(X.shape[0] * scale)
+        s.trainer.update(X.shape[0])
     s.grads.add(X.shape[0] * scale)
     with autograd.pause():
         return devices.shard_sums(losses, outs, ys, s.ctx[0])
@@ -145,6 +154,8 @@ def train_epoch(s: Session, batch_iter: Iterable, on_batch: Optional[OnBatch] = 
     """One training pass over batch_iter; stops early once the loss is NaN/inf."""
     start = time.perf_counter()
     s.grads.reset()
+    if s.clip is not None:
+        s.clip.reset()
     total = correct = pending = None
     n = 0
     for X, y in batch_iter:
@@ -238,6 +249,7 @@ def run_epoch(s: Session, epoch: int, on_batch: Optional[OnBatch] = None,
             "test_loss": finite(test_loss), "test_acc": test_acc, "lr": lr,
             "seconds": time.perf_counter() - start, "images_per_sec": tr.images / tr.seconds,
             "train_seconds": tr.seconds, **precise,
+            **({"clipped_steps": s.clip.clipped_steps()} if s.clip is not None else {}),
             "grad_norm": s.grads.means(), "act_mean": act_mean, "act_std": act_std}
 
 

@@ -518,7 +518,7 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
 
     assert set(ID_DEFAULTS) == {"projection_input", "warmup_steps", "warmup_lr",
                                 "warmup_until_error", "shortcut", "precise_bn_batches",
-                                "warmup"}
+                                "warmup", "clip_norm"}
     for path in paths:
         record = json.loads(Path(path).read_text())
         # as an older version wrote it: without the later fields that sit at their defaults
@@ -532,6 +532,7 @@ def test_new_fields_at_their_defaults_keep_the_committed_run_ids():
     assert base.replace(shortcut="zero_pad").run_id != base.run_id
     assert base.replace(precise_bn_batches=0).run_id != base.run_id
     assert base.replace(warmup="linear").run_id != base.run_id
+    assert base.replace(clip_norm=1.0).run_id != base.run_id
 
 
 def test_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path):
