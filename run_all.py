@@ -75,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
                 options, kind = choose_executor(
                     options, {n: e for n, (e, _) in experiments.items()}, args.profile,
                     args.results_dir, axes, overrides, args.until_decided, args.max_seeds)
-            except PlanChanged:  # a ValueError too, but the handler below says how to go on
-                raise
             except ValueError as e:  # a name or value the definitions reject
                 parser.error(str(e))
         # --list needs a local pool's size, never a Ray connection; --report-only neither.

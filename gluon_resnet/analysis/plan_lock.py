@@ -22,8 +22,9 @@ from .decide import Analysis
 LOCK_NAME = "analysis.lock.json"
 
 
-class PlanChanged(ValueError):
-    """A call asked a locked folder for another analysis."""
+class PlanChanged(Exception):
+    """A call asked a locked folder for another analysis (not a ValueError: the handlers of
+    bad names and values must let it through to say how to go on)."""
 
 
 def lock_path(root: Path) -> Path:

@@ -106,3 +106,17 @@ def detectable(an: _Plan, sd: float, c: int) -> float | None:
                                 alternative="two-sided") if an.paired else solver.solve_power(
         effect_size=None, nobs1=n, alpha=q, power=an.power, ratio=1.0, alternative="two-sided")
     return float(effect * sd) if effect is not None and math.isfinite(effect) else None
+
+
+
+def as_points(found: float) -> str:
+    """A detectable difference (metric units) in points, as every report and --list says it."""
+    return f"±{100 * found:.2f}"
+
+
+def detectable_text(an: _Plan, sd: float, c: int) -> str:
+    """detectable() as a report cell: in points, or why there is none."""
+    if sd != sd:
+        return "n/a (needs 2 seeds)"
+    found = detectable(an, sd, c)
+    return "none: too few seeds for the level" if found is None else as_points(found)

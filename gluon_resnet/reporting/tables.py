@@ -6,7 +6,7 @@ from typing import Callable, Optional
 
 from ..analysis import stats
 from ..analysis.decide import JOINT_RATE, Analysis
-from ..analysis.power import detectable
+from ..analysis.power import detectable_text
 from ..analysis.groups import Group, metric_values, paired_differences
 from ..analysis.verdicts import Decided
 
@@ -147,11 +147,8 @@ def section_power(decided: list[Decided], analysis: Analysis) -> list[str]:
     rows = []
     for d in decided:
         sd = d.verdict.spread
-        found = detectable(analysis, sd, len(decided)) if sd == sd else None
         rows.append([d.other.label, fmt(".2f", 100)(sd),
-                     "n/a (needs 2 seeds)" if sd != sd else
-                     "none: too few seeds for the level" if found is None else
-                     f"±{100 * found:.2f}"])
+                     detectable_text(analysis, sd, len(decided))])
     return [f"Power, said up front: with {analysis.max_seeds} seeds (the cap) the declared plan "
             f"finds a true difference of this size in {100 * analysis.power:.0f} % of "
             "experiments (one last look at the plan's level; earlier looks only add); an "

@@ -117,15 +117,15 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float],
 
 def power_line(v, analysis, comparisons: int) -> str:
     """What the locked plan can find for one comparison, at the spread of the seeds so far."""
-    from ..analysis.power import detectable
+    from ..analysis.power import as_points, detectable
 
-    if not v.spread == v.spread:
+    if v.spread != v.spread:
         return "power: needs 2 seeds for a spread"
     found = detectable(analysis, v.spread, comparisons)
     if found is None:
         return f"the plan's cap of {analysis.max_seeds} seeds is too few to find any difference"
     return (f"by the cap of {analysis.max_seeds} seeds the plan finds a difference of "
-            f"±{100 * found:.2f} points with {100 * analysis.power:.0f} % power (sd of the "
+            f"{as_points(found)} points with {100 * analysis.power:.0f} % power (sd of the "
             f"paired differences so far {100 * v.spread:.2f})")
 
 
