@@ -1,6 +1,7 @@
 """report.py against hand-made run files: every table number is recomputed here from JSON."""
 from __future__ import annotations
 
+import csv
 import json
 import re
 import statistics
@@ -493,3 +494,32 @@ def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: P
                        {0: (0.05,) * 4})
     assert rows["0"]["conv_bn_relu"] == "40.00"  # best 0.60 (epoch 1, in the warm-up), epoch 2
     assert rows["0"]["bn_relu_conv"] == "20.00"  # epoch 2 ends the warm-up and counts: 0.3 -> 0.1
+
+
+def test_the_share_of_clipped_steps_is_shown_per_run_where_runs_clip(tmp_path: Path):
+    """4 steps an epoch (200 images, batches of 64), 4 epochs: the counts over 16 steps."""
+    root = tmp_path / "results" / "orderings" / "smoke"
+    counts = {("conv_bn_relu", 0): [4, 4, 2, 0], ("bn_relu_conv", 0): [0, 0, 0, 1]}
+    runs = []
+    for (ordering, seed), per_epoch in counts.items():
+        r = record(ordering, seed, 0.9)
+        r["config"]["clip_norm"] = 2.0
+        r["run_id"] = RunConfig.from_dict(r["config"]).run_id
+        for e, n in zip(r["epochs"], per_epoch):
+            e["clipped_steps"] = n
+        runs.append(r)
+    write_runs(root, runs)
+    text = write_report(root).read_text()
+    (row,) = table(text, "Steps whose gradient was clipped")
+    assert row["conv_bn_relu"] == "62.50" and row["bn_relu_conv"] == "6.25"
+    rows = list(csv.DictReader((root / "runs.csv").open()))
+    assert [r["clipped_steps"] for r in rows if r["ordering"] == "conv_bn_relu"] == [
+        "4", "4", "2", "0"]
+    for r in runs:  # the same runs without clipping: no such table
+        (root / "runs" / f"{r['run_id']}.json").unlink()
+        r["config"].pop("clip_norm")
+        r["run_id"] = RunConfig.from_dict(r["config"]).run_id
+        for e in r["epochs"]:
+            e.pop("clipped_steps")
+    write_runs(root, runs)
+    assert "Steps whose gradient was clipped" not in write_report(root).read_text()

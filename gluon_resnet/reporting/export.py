@@ -15,7 +15,7 @@ from ..records import Run
 
 EPOCH_NUMBERS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
                  "images_per_sec", "precise_test_loss", "precise_test_acc", "train_seconds",
-                 "precise_seconds")
+                 "precise_seconds", "clipped_steps")
 PER_PART = ("grad_norm", "act_mean", "act_std")
 
 

@@ -21,10 +21,7 @@ def warmup_epochs(record: Run) -> int:
     if cfg.warmup_until_error:
         return next((i for i, e in enumerate(record.epochs)
                      if not math.isclose(e.lr or 0.0, cfg.warmup_lr)), len(record.epochs))
-    steps = cfg.warmup_steps
-    per_class = cfg.train_per_class
-    images = NUM_CLASSES * per_class if per_class else TRAIN_IMAGES
-    return steps // math.ceil(images / cfg.batch_size)
+    return cfg.warmup_steps // steps_per_epoch(record)
 
 
 def fall_after_warmup(record: Run) -> Optional[float]:
@@ -39,6 +36,22 @@ def fall_after_warmup(record: Run) -> Optional[float]:
     falls = [max(a for a in accs[:i + 1] if a is not None) - accs[i]
              for i in range(start, len(accs)) if accs[i] is not None]
     return max(falls) if falls else None
+
+
+def steps_per_epoch(record: Run) -> int:
+    """Optimiser steps in one epoch of the run, as train.py counts them."""
+    per_class = record.config.train_per_class
+    images = NUM_CLASSES * per_class if per_class else TRAIN_IMAGES
+    return math.ceil(images / record.config.batch_size)
+
+
+def clipped_share(record: Run) -> Optional[float]:
+    """The share of the run's optimiser steps whose gradient clip_norm scaled down (None
+    without clipping, or where an epoch lacks the count)."""
+    counts = [e.clipped_steps for e in record.epochs]
+    if not record.config.clip_norm or not counts or None in counts:
+        return None
+    return sum(counts) / (len(counts) * steps_per_epoch(record))
 
 
 def _setting(g: Group, fields: list[str]) -> str:
@@ -92,4 +105,13 @@ def section_per_seed(groups: list[Group], fields: list[str], metric: str, baseli
                   "best epoch so far (the epochs the warm-up touched left out; 0: it never "
                   "fell back): how far a run fell back once the full learning rate began.", ""]
         lines += _table(done, fields, falls, baseline, with_diffs=False) + [""]
+    clipped = {g.label: {r.seed: clipped_share(r) for r in g.done} for g in done}
+    if any(v is not None for seeds in clipped.values() for v in seeds.values()):
+        clipped = {k: {s: v for s, v in seeds.items() if v is not None}
+                   for k, seeds in clipped.items()}
+        lines += ["Steps whose gradient was clipped (`clip_norm`), in % of the run's steps: "
+                  "the same norm for every ordering acts more on those whose gradients are "
+                  "longer, so this shows how far the clipping, not the ordering alone, shaped "
+                  "each run (each epoch's count is in runs.csv).", ""]
+        lines += _table(done, fields, clipped, baseline, with_diffs=False) + [""]
     return lines
