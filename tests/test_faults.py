@@ -356,6 +356,27 @@ def test_ctrl_c_exits_130_with_one_line_and_the_run_resumes(tmp_path, workers):
     assert again.returncode == 0 and "resuming after epoch" in again.stdout
 
 
+@pytest.mark.slow
+def test_a_kill_marks_the_run_interrupted_and_it_resumes(tmp_path):
+    """`kill PID` (SIGTERM) on a background run_all.py: the record says interrupted, not
+    running, and the next call resumes it."""
+    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
+           "--executor", "sequential"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **LIVE})
+    _started(proc, "epoch 1/5")
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    _recorded(store, epochs=1)
+    proc.terminate()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "run the same command again to resume" in err
+    assert "interrupted" in {r.status for r in store.records()}
+    assert "running" not in {r.status for r in store.records()}
+    again = cli(*LONG, "--executor", "sequential", results=tmp_path)
+    assert again.returncode == 0 and "resuming after epoch" in again.stdout
+
+
 # A stop while a finaliser runs: MXNet frees every NDArray in its __del__, and an exception
 # raised there is printed ("Exception ignored in ... Traceback") and dropped.
 STOP_IN_FINALISER = """

@@ -1,4 +1,4 @@
-"""A stop (Ctrl-C, or SIGTERM to a worker) becomes a KeyboardInterrupt, never lost.
+"""A stop (Ctrl-C, or SIGTERM) becomes a KeyboardInterrupt, never lost.
 
 MXNet frees every NDArray in its __del__. An exception raised inside a finaliser is
 printed ("Exception ignored in ... Traceback") and dropped, so a stop that lands there
@@ -38,5 +38,8 @@ def interrupt(signum: int, frame: Optional[FrameType]) -> None:
 
 
 def stop_on_ctrl_c() -> None:
-    """Install `interrupt` for SIGINT: for the process that trains runs itself."""
+    """Install `interrupt` for SIGINT and SIGTERM: for the process that trains runs itself
+    (a `kill`, or the end of a session, sends SIGTERM: without this the process died with its
+    record still saying "running")."""
     signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
