@@ -23,9 +23,9 @@ def trace(cfg: RunConfig, epochs: list[int]) -> Iterator[dict]:
     """Train cfg up to max(epochs) on one CPU; one dict per optimiser step of the traced
     epochs (the others are trained as train.run_epoch trains them)."""
     import mxnet as mx
-    from mxnet import autograd
 
     from gluon_resnet import train
+    from gluon_resnet.clipping import global_norm
     from gluon_resnet.data import load_fashion_mnist
     from gluon_resnet.schedule import step_lr
 
@@ -41,21 +41,14 @@ def trace(cfg: RunConfig, epochs: list[int]) -> Iterator[dict]:
         for i, (X, y) in enumerate(train.train_batches(s, epoch)):
             lr = step_lr(cfg, epoch, i, steps)
             s.trainer.set_learning_rate(lr)
-            with autograd.record():
-                out = s.net(X)
-                loss = s.loss(out, y)
-            loss.backward()
-            grads = [p.grad().as_nd_ndarray() for p in s.grads.params]
-            norm = mx.nd.sqrt(mx.nd.sum(mx.nd.multi_sum_sq(*grads, num_arrays=len(grads))))
-            if s.clip is None:
-                s.trainer.step(X.shape[0])
-            else:
-                s.clip(X.shape[0])
-                s.trainer.update(X.shape[0])
-            yield {"epoch": epoch, "step": i, "images": X.shape[0], "lr": lr,
-                   "loss": float(loss.mean()), "acc": float(
-                       (out.argmax(axis=1).astype("int32") == y).mean()),
-                   "grad_norm": float(norm.asscalar()) / X.shape[0]}
+            total, correct = train.train_step(s, X, y)
+            n = X.shape[0]
+            # the update leaves the gradients as they were, unless clip_norm scaled them down
+            norm = (s.clip.last_norm if s.clip is not None
+                    else global_norm(s.grads.params, mx.cpu()) / n)
+            yield {"epoch": epoch, "step": i, "images": n, "lr": lr,
+                   "loss": total.item() / n, "acc": correct.item() / n,
+                   "grad_norm": float(norm.asscalar())}
 
 
 def parse(argv=None) -> argparse.Namespace:

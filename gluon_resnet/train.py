@@ -34,7 +34,7 @@ from .schedule import lr_at, step_lr, warming_up
 from .store import RunStore
 
 __all__ = ["seed_everything", "contexts", "environment", "evaluate", "build", "train_batches",
-           "train_epoch", "run_epoch", "train_run"]
+           "train_step", "train_epoch", "run_epoch", "train_run"]
 
 PROBE_IMAGES = 64  # fixed test images on which activation statistics are taken
 # Errors of the results folder's storage: no use marking the run failed (the write would
@@ -113,7 +113,9 @@ def _initializer(name: str) -> initializers.Initializer:
     return initializers.Xavier()  # d2l's default (uniform, fan average, magnitude 3)
 
 
-def _step(s: Session, X: mx.np.ndarray, y: mx.np.ndarray) -> tuple:
+def train_step(s: Session, X: mx.np.ndarray, y: mx.np.ndarray) -> tuple:
+    """One optimiser step on the batch (X, y) at the trainer's current rate: the batch's summed
+    loss and correct count, as arrays on the first device (not yet synchronised)."""
     xs, ys, used = devices.split(X, y, s.ctx)
     with autograd.record():
         outs = [s.net(x) for x in xs]
@@ -159,7 +161,7 @@ def train_epoch(s: Session, batch_iter: Iterable, on_batch: Optional[OnBatch] = 
     total = correct = pending = None
     n = 0
     for X, y in batch_iter:
-        t, c = _step(s, X, y)
+        t, c = train_step(s, X, y)
         total, correct = (t, c) if total is None else (total + t, correct + c)
         if pending is not None:
             # Waiting for the previous step (not this one) keeps one step queued while

@@ -363,7 +363,7 @@ def test_data_parallel_step_equals_its_shards_on_one_device(small_data):
     one = engine.build(cfg, small_data, [mx.cpu(0)])
     X, y = next(iter(engine.train_batches(two, 1)))
     before = {k: p.data(mx.cpu(0)).asnumpy() for k, p in one.net.collect_params().items()}
-    engine._step(two, X, y)
+    engine.train_step(two, X, y)
     with autograd.record():
         losses = [one.loss(one.net(x.as_in_ctx(mx.cpu(0))), t.as_in_ctx(mx.cpu(0)))
                   for x, t in zip(gluon.utils.split_data(X, 2, even_split=False),
