@@ -127,6 +127,15 @@ class RunStore:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    def wait_for(self, run_id: str) -> None:
+        """Block until no process holds the run's lock (at once when none does)."""
+        path = self.root / "locks" / f"{run_id}.lock"
+        if not path.exists():
+            return
+        with open(path) as f:
+            fcntl.flock(f, fcntl.LOCK_SH)  # granted once the holder's exclusive lock is gone
+            fcntl.flock(f, fcntl.LOCK_UN)
+
     # ------------------------------------------------------------ experiment.json
 
     @property

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 
 import numpy as np
 import pytest
 
 from experiments import EXPERIMENTS
 from gluon_resnet.records import Run
-from gluon_resnet.runs.jobs import Outcome
-from gluon_resnet.runs.runner import run_until_decided
-from gluon_resnet.store import RunStore
+from gluon_resnet.runs.experiment import expand
+from gluon_resnet.runs.jobs import Outcome, prepare
+from gluon_resnet.runs.runner import run_grid, run_until_decided
+from gluon_resnet.store import RunLocked, RunStore
 from test_run_all import run_cli
 
 PAIR = "conv_bn_relu,bn_relu_conv"
@@ -87,7 +89,7 @@ class Scripted:
     workers = 1
 
     def __init__(self, accuracy):
-        self.accuracy, self.seeds = accuracy, []
+        self.accuracy, self.seeds, self.trained = accuracy, [], []
 
     def gpu_count(self) -> int:
         return 0
@@ -95,9 +97,65 @@ class Scripted:
     def run(self, jobs, store, data_dir, tally) -> None:
         for job in jobs:
             self.seeds.append(job.cfg.seed)
+            self.trained.append(job.cfg)
             record = fake_record(job.cfg, self.accuracy(job.cfg))
             store.write(record)
             tally.add(job, Outcome.of(record))
+
+
+class ScriptedUnderLocks(Scripted):
+    """Scripted, taking each run's lock and deciding under it as the real executors do."""
+
+    def run(self, jobs, store, data_dir, tally) -> None:
+        for job in jobs:
+            try:
+                with store.lock(job.cfg.run_id):
+                    if prepare(job, store, tally.log):
+                        super().run([job], store, data_dir, tally)
+                    else:
+                        tally.add(job, Outcome("skipped"))
+            except RunLocked as e:
+                tally.add(job, Outcome("locked", error=str(e)))
+
+
+@pytest.mark.parametrize("other_finishes", [True, False], ids=["finishes", "stops"])
+def test_a_round_waits_for_the_run_another_process_holds(tmp_path, other_finishes):
+    """Another process holds the round's bn_relu_conv run: the round (run_grid with wait, as
+    --until-decided calls it) trains the rest, waits for that lock and returns only once the
+    round is whole: the run is the other process's if it finished it, else trained here."""
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    runs = expand(exp, "smoke", axes={"ordering": ("conv_bn_relu", "bn_relu_conv"),
+                                      "seed": (0,)})
+    (held,) = [c for c in runs if c.ordering == "bn_relu_conv"]
+    scripted = ScriptedUnderLocks(lambda cfg: 0.8)
+    waiting, took = threading.Event(), threading.Event()
+
+    def other_process():
+        with store.lock(held.run_id):
+            took.set()
+            waiting.wait(timeout=60)
+            if other_finishes:
+                store.write(fake_record(held, 0.5))
+
+    other = threading.Thread(target=other_process)
+    other.start()
+    took.wait(timeout=60)
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("waiting for 1 run(s)"):
+            waiting.set()
+
+    counts = run_grid(runs, store, scripted, results_dir=tmp_path, wait=True, log=log)
+    other.join()
+    assert f"waiting for 1 run(s) another process is training: {held.run_id}" in lines
+    assert store.load(held.run_id).status == "completed"
+    assert (store.load(held.run_id).last.test_acc == 0.5) == other_finishes
+    assert [c.ordering for c in scripted.trained] == (
+        ["conv_bn_relu"] if other_finishes else ["conv_bn_relu", "bn_relu_conv"])
+    assert counts["locked"] == 1 and counts["trained"] == 2 - other_finishes
 
 
 @pytest.mark.slow  # the whole loop, a report per round

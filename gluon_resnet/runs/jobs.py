@@ -85,12 +85,14 @@ class Tally:
     def __init__(self, store: RunStore, results_dir: Path, log: Callable[[str], None]):
         self.store, self.results_dir, self.log = store, results_dir, log
         self.counts = {"trained": 0, "skipped": 0, "locked": 0, "lost": 0, "failed": 0}
+        self.held: list[Job] = []  # the jobs another process was training, in order
 
     def add(self, job: Job, outcome: Outcome) -> None:
         from ..reporting.report import refresh_reports
 
         self.counts[outcome.state] += 1
         if outcome.state == "locked":
+            self.held.append(job)
             self.log(f"{job.head}: skipped, {outcome.error}")
         elif outcome.state == "lost":
             self.log(f"{job.head}: lost, no record came back ({outcome.error})")

@@ -42,11 +42,21 @@ def resolve_profile(profile: str, executor: Optional[Executor] = None,
 
 def run_grid(runs: list[RunConfig], store: RunStore, executor: Executor, *,
              results_dir: Path, data_dir: Optional[str] = None, fresh: bool = False,
-             log: Callable[[str], None] = print) -> dict[str, int]:
+             wait: bool = False, log: Callable[[str], None] = print) -> dict[str, int]:
     """Train every pending run of the grid with `executor`, rebuilding the report as runs
-    finish; returns counts of trained/skipped/locked/lost."""
+    finish; returns counts of trained/skipped/locked/lost. A run another process holds is
+    left to it, or with `wait` waited for and then trained here if that process stopped
+    before the run's end (a round must be whole before it is decided)."""
     tally = Tally(store, results_dir, log)
     executor.run(make_jobs(runs, fresh), store, data_dir, tally)
+    while wait and tally.held:
+        held, tally.held = tally.held, []
+        log(f"waiting for {len(held)} run(s) another process is training: "
+            + ", ".join(job.cfg.run_id for job in held))
+        for job in held:
+            store.wait_for(job.cfg.run_id)
+        # not fresh again: what the other process trained meanwhile is this call's to keep
+        executor.run(make_jobs([job.cfg for job in held], False), store, data_dir, tally)
     return tally.counts
 
 
@@ -146,7 +156,7 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
             log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs"
                 f"{settled}; at most {max_seeds} rounds) -> {store.root}")
             counts = run_grid(runs, store, executor, results_dir=results_dir,
-                              data_dir=data_dir, fresh=fresh, log=log)
+                              data_dir=data_dir, fresh=fresh, wait=True, log=log)
             failures += counts["failed"] + counts["lost"]
         _, decided = decide_store(store, analysis)
         last = not decided or not open_comparisons(decided) or seed + 1 == max_seeds
