@@ -1,6 +1,6 @@
 """He et al.'s central claim: the ordering matters more as the network gets deeper."""
 from gluon_resnet.config import RunConfig
-from gluon_resnet.analysis.decide import Analysis
+from gluon_resnet.analysis.declared import Analysis
 from gluon_resnet.runs.experiment import SMOKE_DATA, Experiment, Profile
 
 ORDERINGS = ("conv_bn_relu", "relu_before_add", "bn_relu_conv")

@@ -1,6 +1,6 @@
 """The headline: all five block orderings in d2l's ResNet-18, d2l's protocol, five seeds."""
 from gluon_resnet.config import RunConfig
-from gluon_resnet.analysis.decide import Analysis
+from gluon_resnet.analysis.declared import Analysis
 from gluon_resnet.runs.experiment import SMOKE_DATA, Experiment, Profile
 from gluon_resnet.orderings import ORDERINGS
 

@@ -1,6 +1,6 @@
 """The seed notebook's own experiment, faithfully and with seeds: its net, its block, lr 0.1."""
 from gluon_resnet.config import RunConfig
-from gluon_resnet.analysis.decide import Analysis
+from gluon_resnet.analysis.declared import Analysis
 from gluon_resnet.runs.experiment import SMOKE_DATA, Experiment, Profile
 
 EXPERIMENT = Experiment(

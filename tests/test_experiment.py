@@ -56,7 +56,7 @@ def test_bad_config_values_say_what_is_valid(field, value, message):
 
 
 def test_a_baseline_outside_the_grid_is_refused():
-    from gluon_resnet.analysis.decide import Analysis
+    from gluon_resnet.analysis.declared import Analysis
     from gluon_resnet.runs.experiment import Experiment, Profile
 
     profiles = {p: Profile(note=p) for p in ("full", "quick", "smoke")}

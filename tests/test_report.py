@@ -400,7 +400,7 @@ def test_reproduce_reads_a_definition_older_than_a_field_as_that_fields_default(
 def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):
     """Before a test is possible (one seed) the figure still shows the paired difference, with
     no interval (the report once drew nothing there)."""
-    from gluon_resnet.analysis.decide import Analysis
+    from gluon_resnet.analysis.declared import Analysis
     from gluon_resnet.analysis.groups import group_runs
     from gluon_resnet.reporting.report import _effect_point
     from gluon_resnet.analysis.verdicts import decide_groups

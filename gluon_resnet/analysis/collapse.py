@@ -2,7 +2,7 @@
 
 A run collapses when its primary metric is not finite (it diverged) or is below the declared
 `collapse_below` (an accuracy near chance, 10 % for ten classes). Diverged and at-chance runs
-are treated alike, by the rule the experiment declares before its data (decide.Analysis):
+are treated alike, by the rule the experiment declares before its data (declared.Analysis):
 
 * "separate": collapse is its own claim. The accuracy comparison uses the seeds where neither
   run collapsed; the collapse rates are compared by an exact McNemar test on the seeds where

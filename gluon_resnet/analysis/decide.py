@@ -2,7 +2,7 @@
 
 Seeds are added one round at a time and the analysis is repeated after each round ("looks")
 until every comparison has a verdict. Looking again and again inflates a t-test's error rate, and
-so does testing several orderings; the design declared in `Analysis` corrects both, with the
+so does testing several orderings; the design declared in `Analysis` (declared.py) corrects both, with the
 machinery of analysis/sequential.py:
 
 * looks: a comparison's nominal p-values (one per look) are reduced to their minimum and mapped
@@ -13,20 +13,22 @@ machinery of analysis/sequential.py:
 * comparisons: Holm's step-down over the repeated p-values of all variants, at alpha separately
   for the difference family (two-sided t-test) and the equivalence family (TOST).
 
-This module owns the declared design (`Analysis`), one comparison's numbers, the descriptive
-extras (Welch view, pairing gain, probability of improvement, seed planning) and `decide`.
+The declared design is `Analysis` (declared.py); this module owns one comparison's numbers,
+its `Verdict` with the descriptive extras (Welch view, pairing gain, probability of
+improvement, seed planning), and `decide`.
 Values in, verdicts out: numpy, scipy and statsmodels only, no MXNet.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import collapse as C
 from . import signtest
+from .declared import Analysis
 from .extras import pairing_gain, prob_improvement, spread_of, welch_all
 from .power import plan_seeds, seeds_text
 from .sequential import (half_width, holm, look_schedule, nominal_level, p_tost, p_two_sided,
@@ -36,81 +38,11 @@ __all__ = ["Analysis", "Verdict", "decide", "decide_pairs", "holm", "look_schedu
            "sequential_p"]
 
 NAN = float("nan")
-BASES = ("mean", "median")
-MAX_CAP = 1000         # the most seeds a plan may look at (as --seeds)
 # Any false claim of either family (difference, equivalence) together, per basis: rate and
 # 95 % Wilson interval, measured by tests/test_collapse.py::test_joint_error_rate_of_both_families
 # (`make error-rates`; seeded, so the test checks these are still its numbers).
 JOINT_RATE = {"median": (0.043, 0.030, 0.063), "mean": (0.062, 0.045, 0.084)}
 FLAT = 1e-12           # values closer than this are identical (float noise of b - a)
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """The analysis an experiment declares before any run, so it cannot be tuned to the data."""
-
-    metric: str = "final_test_acc"
-    baseline: str = "conv_bn_relu"
-    margin: float = 0.005        # in metric units: 0.005 = 0.5 percentage points
-    alpha: float = 0.05
-    paired: bool = True
-    min_seeds: int = 3
-    max_seeds: int = 10
-    power: float = 0.8
-    # what the comparison is on: the mean difference (paired t) or the median one (sign test,
-    # exact for any distribution: skew and outliers cannot fake a verdict)
-    basis: str = "mean"
-    # what a run that diverges or ends below collapse_below counts as (collapse.py); 0: only
-    # diverged runs (an experiment whose runs may end at chance declares e.g. 0.2)
-    collapse: str = "separate"
-    collapse_below: float = 0.0
-
-    def __post_init__(self) -> None:
-        for ok, message in [
-            (0 < self.alpha < 1, f"alpha must be in (0, 1), got {self.alpha}"),
-            (self.margin >= 0, f"margin must be >= 0 (metric units), got {self.margin}"),
-            (2 <= self.min_seeds <= self.max_seeds,
-             f"need 2 <= min_seeds <= max_seeds, got {self.min_seeds} and {self.max_seeds}"),
-            (self.max_seeds <= MAX_CAP,
-             f"max_seeds must be at most {MAX_CAP}, got {self.max_seeds}"),
-            (0 < self.power < 1, f"power must be in (0, 1), got {self.power}"),
-            (self.basis in BASES, f"basis must be one of {', '.join(BASES)}, got {self.basis!r}"),
-            (self.basis == "mean" or self.paired, "the median basis (sign test) needs paired seeds"),
-            (self.collapse in C.RULES,
-             f"collapse must be one of {', '.join(C.RULES)}, got {self.collapse!r}"),
-            (0 <= self.collapse_below < 1,
-             f"collapse_below must be in [0, 1), got {self.collapse_below}")]:
-            if not ok:
-                raise ValueError(message)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> Analysis:
-        """The inverse of to_dict; a misspelt key is an error, not a silent default."""
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown Analysis keys {unknown}; valid keys: {valid}")
-        return cls(**d)
-
-    def describe(self) -> str:
-        """One sentence for a report, so a reader sees the design fixed in advance."""
-        test = ("sign test on the per-seed differences (their median)" if self.basis == "median"
-                else "paired t-test on per-seed differences" if self.paired
-                else "Welch t-test (unpaired)")
-        below = (f" (or ends below {100 * self.collapse_below:.0f} %)" if self.collapse_below
-                 else "")
-        rule = (f"a run that diverges{below} has collapsed: it "
-                + ("counts at chance (10 %)" if self.collapse == "chance" else
-                   "is left out of the accuracy comparison and counted in a separate claim on "
-                   "collapse rates (exact McNemar)"))
-        return (f"primary metric {self.metric}; baseline {self.baseline}; {test}; equivalence "
-                f"margin ±{100 * self.margin:.2f} points (TOST); alpha {self.alpha:g} over all "
-                f"comparisons (Holm) and all looks (repeated p-values over planned looks at "
-                f"{self.min_seeds}..{self.max_seeds} seeds, locked at the first look; seeds "
-                f"beyond {self.max_seeds} are not analysed); {rule}")
 
 
 def _fmt_p(p: float) -> str:

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from ..atomic import write_json_atomic
-from .decide import Analysis
+from .declared import Analysis
 
 LOCK_NAME = "analysis.lock.json"
 

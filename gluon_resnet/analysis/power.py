@@ -19,7 +19,7 @@ from . import signtest
 from .sequential import PLAN_CAP, PLAN_MAX, nominal_level, plan_t
 
 
-class _Plan(Protocol):  # what is read of decide.Analysis
+class _Plan(Protocol):  # what is read of declared.Analysis
     basis: str
     paired: bool
     min_seeds: int

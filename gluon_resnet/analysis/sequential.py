@@ -222,7 +222,7 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
-class _Looks(Protocol):  # what look_schedule reads of decide.Analysis
+class _Looks(Protocol):  # what look_schedule reads of declared.Analysis
     min_seeds: int
     max_seeds: int
 

@@ -1,5 +1,5 @@
 """Every comparison against the baseline ordering, decided by the experiment's declared
-analysis (decide.py): from the run records on disk, for the report, `--until-decided` and
+analysis (declared.py, decide.py): from the run records on disk, for the report, `--until-decided` and
 `--list` alike. One Holm family covers every comparison of the experiment (every other
 ordering, in every stratum of the other varied settings)."""
 from __future__ import annotations
@@ -10,7 +10,8 @@ from ..orderings import DEFAULT_BASELINE
 from ..records import Run
 from ..store import RunStore
 from . import plan_lock
-from .decide import Analysis, Verdict, decide_pairs
+from .decide import Verdict, decide_pairs
+from .declared import Analysis
 from .groups import Group, canon, group_runs, outcomes
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from ..analysis import stats
-from ..analysis.decide import JOINT_RATE, Analysis
+from ..analysis.decide import JOINT_RATE
+from ..analysis.declared import Analysis
 from ..analysis.power import detectable_text
 from ..analysis.groups import Group, metric_values, paired_differences
 from ..analysis.verdicts import Decided

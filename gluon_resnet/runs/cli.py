@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from ..analysis.decide import MAX_CAP
+from ..analysis.declared import MAX_CAP
 from ..config import FIELDS
 from .executors import KINDS, gpu_count
 from .experiment import PROFILES

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from ..config import RunConfig
 from ..names import pick
-from ..analysis.decide import Analysis
+from ..analysis.declared import Analysis
 from ..analysis.groups import METRICS
 
 PROFILES = ("full", "quick", "smoke")

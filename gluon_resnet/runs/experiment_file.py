@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from .. import rules
 from ..config import RunConfig, check_field, coerce, describe_type
-from ..analysis.decide import MAX_CAP, Analysis
+from ..analysis.declared import MAX_CAP, Analysis
 from .experiment import PROFILES, Experiment, Profile
 
 TOP_KEYS = ("name", "description", "base", "grid", "profiles", "analysis")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
-from ..analysis.decide import Analysis
+from ..analysis.declared import Analysis
 from ..analysis.plan_lock import PlanChanged, check, read_lock
 from ..analysis.groups import group_key
 from ..reporting.report import refresh_reports, side_folders
