@@ -118,44 +118,73 @@ class ScriptedUnderLocks(Scripted):
                 tally.add(job, Outcome("locked", error=str(e)))
 
 
-@pytest.mark.parametrize("other_finishes", [True, False], ids=["finishes", "stops"])
-def test_a_round_waits_for_the_run_another_process_holds(tmp_path, other_finishes):
-    """Another process holds the round's bn_relu_conv run: the round (run_grid with wait, as
-    --until-decided calls it) trains the rest, waits for that lock and returns only once the
-    round is whole: the run is the other process's if it finished it, else trained here."""
+def hold_until(store, cfg, line_start: str, finish: bool):
+    """Another process: holds cfg's lock until a log line starts with line_start, finishing
+    the run first (its record written) or not; returns (the thread, the logger to pass)."""
+    waiting, took = threading.Event(), threading.Event()
+    lines: list[str] = []
+
+    def other_process():
+        with store.lock(cfg.run_id):
+            took.set()
+            waiting.wait(timeout=60)
+            if finish:
+                store.write(fake_record(cfg, 0.5))
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith(line_start):
+            waiting.set()
+
+    other = threading.Thread(target=other_process)
+    other.start()
+    took.wait(timeout=60)
+    return other, log, lines
+
+
+def test_a_round_waits_for_a_run_another_process_held_and_trains_it_if_that_stopped(tmp_path):
+    """Another process holds the round's bn_relu_conv run and stops without finishing it: the
+    round (run_grid with wait, as a round before a look calls it) trains the rest, waits for
+    that lock, then trains the run here."""
     exp = EXPERIMENTS["orderings"]
     store = RunStore(tmp_path / "orderings" / "smoke")
     runs = expand(exp, "smoke", axes={"ordering": ("conv_bn_relu", "bn_relu_conv"),
                                       "seed": (0,)})
     (held,) = [c for c in runs if c.ordering == "bn_relu_conv"]
     scripted = ScriptedUnderLocks(lambda cfg: 0.8)
-    waiting, took = threading.Event(), threading.Event()
-
-    def other_process():
-        with store.lock(held.run_id):
-            took.set()
-            waiting.wait(timeout=60)
-            if other_finishes:
-                store.write(fake_record(held, 0.5))
-
-    other = threading.Thread(target=other_process)
-    other.start()
-    took.wait(timeout=60)
-    lines: list[str] = []
-
-    def log(line: str) -> None:
-        lines.append(line)
-        if line.startswith("waiting for 1 run(s)"):
-            waiting.set()
-
+    other, log, lines = hold_until(store, held, "waiting for 1 run(s)", finish=False)
     counts = run_grid(runs, store, scripted, results_dir=tmp_path, wait=True, log=log)
     other.join()
     assert f"waiting for 1 run(s) another process is training: {held.run_id}" in lines
     assert store.load(held.run_id).status == "completed"
-    assert (store.load(held.run_id).last.test_acc == 0.5) == other_finishes
-    assert [c.ordering for c in scripted.trained] == (
-        ["conv_bn_relu"] if other_finishes else ["conv_bn_relu", "bn_relu_conv"])
-    assert counts["locked"] == 1 and counts["trained"] == 2 - other_finishes
+    assert [c.ordering for c in scripted.trained] == ["conv_bn_relu", "bn_relu_conv"]
+    assert counts["locked"] == 1 and counts["trained"] == 2
+
+
+@pytest.mark.slow  # the whole loop, a report per round
+def test_rounds_before_the_first_look_leave_held_runs_and_the_look_waits_for_them(tmp_path):
+    """Seed 0's bn_relu_conv is held by another process that finishes it: rounds 1-2 cannot
+    decide anything (min_seeds 3), so the loop goes on without it; before the look after
+    round 3 it waits for it, and decides from three whole pairs, the other's run among them."""
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    pair = {"ordering": ("conv_bn_relu", "bn_relu_conv")}
+    (held,) = [c for c in expand(exp, "smoke", axes={**pair, "seed": (0,)})
+               if c.ordering == "bn_relu_conv"]
+    scripted = ScriptedUnderLocks(lambda cfg: 0.80 + 0.01 * cfg.seed)
+    other, log, lines = hold_until(store, held, "waiting for 1 run(s)", finish=True)
+    decided, _ = run_until_decided(exp, "smoke", store, scripted, max_seeds=3,
+                                   results_dir=tmp_path, source="orderings", axes=pair, log=log)
+    other.join()
+    where = {key: next(i for i, line in enumerate(lines) if line.startswith(key)) for key in (
+        "orderings/smoke: round 2 (seed 1", "orderings/smoke: round 3 (seed 2",
+        f"waiting for 1 run(s) another process is training: {held.run_id}", "after 3 round(s)")}
+    assert list(where.values()) == sorted(where.values()), lines
+    assert [(c.ordering, c.seed) for c in scripted.trained] == [
+        ("conv_bn_relu", 0), ("conv_bn_relu", 1), ("bn_relu_conv", 1), ("conv_bn_relu", 2),
+        ("bn_relu_conv", 2)]
+    assert store.load(held.run_id).last.test_acc == 0.5  # the other process's
+    assert decided[0].verdict.n == 3
 
 
 @pytest.mark.slow  # the whole loop, a report per round

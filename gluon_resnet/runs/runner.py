@@ -42,13 +42,16 @@ def resolve_profile(profile: str, executor: Optional[Executor] = None,
 
 def run_grid(runs: list[RunConfig], store: RunStore, executor: Executor, *,
              results_dir: Path, data_dir: Optional[str] = None, fresh: bool = False,
-             wait: bool = False, log: Callable[[str], None] = print) -> dict[str, int]:
+             wait: bool = False, left: Optional[list[RunConfig]] = None,
+             log: Callable[[str], None] = print) -> dict[str, int]:
     """Train every pending run of the grid with `executor`, rebuilding the report as runs
     finish; returns counts of trained/skipped/locked/lost. A run another process holds is
-    left to it, or with `wait` waited for and then trained here if that process stopped
-    before the run's end (a round must be whole before it is decided)."""
+    left to it (and added to `left`), or with `wait` waited for and then trained here if
+    that process stopped before the run's end (a round must be whole before it is decided)."""
     tally = Tally(store, results_dir, log)
     executor.run(make_jobs(runs, fresh), store, data_dir, tally)
+    if left is not None and not wait:
+        left += [job.cfg for job in tally.held]
     while wait and tally.held:
         held, tally.held = tally.held, []
         log(f"waiting for {len(held)} run(s) another process is training: "
@@ -143,10 +146,15 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
     decided = [] if fresh else decide_store(store, analysis, extras=False)[1]
     failures, max_seeds = 0, analysis.max_seeds
     replayed: list[int] = []  # rounds found whole on disk, not yet said
+    # runs another process held in rounds before the first look: no look can be made
+    # before min_seeds, so those rounds go on without them; the first look waits for them
+    elsewhere: list[RunConfig] = []
     for seed in range(max_seeds):
         grid = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
         runs = still_deciding(grid, decided)
-        if not fresh and all(p.state == "done" for p in plan(store, runs)):
+        looks = seed + 1 >= analysis.min_seeds
+        if not fresh and all(p.state == "done" for p in plan(store, runs + (
+                elsewhere if looks else []))):
             replayed.append(seed)  # nothing to train: decided again below, said once
         else:
             say_replayed(replayed, f"{exp.name}/{profile}", log)
@@ -155,10 +163,14 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
                 f", {len(grid) - len(runs)} left out: their comparisons are decided")
             log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs"
                 f"{settled}; at most {max_seeds} rounds) -> {store.root}")
-            counts = run_grid(runs, store, executor, results_dir=results_dir,
-                              data_dir=data_dir, fresh=fresh, wait=True, log=log)
-            failures += counts["failed"] + counts["lost"]
+            failures += train_round(runs, elsewhere, looks, store, executor,
+                                    results_dir=results_dir, data_dir=data_dir, fresh=fresh,
+                                    log=log)
+        if looks:
+            elsewhere = []  # trained, by this call or the other, before this look
         _, decided = decide_store(store, analysis)
+        if not decided and elsewhere:
+            continue  # the comparisons' runs are still another process's: nothing to say yet
         last = not decided or not open_comparisons(decided) or seed + 1 == max_seeds
         if replayed and not last:
             continue
@@ -175,6 +187,22 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
             f"{len(open_comparisons(decided))} comparison(s) undecided (see the report)")
     reported = refresh_reports(store, results_dir, log)
     return decided, reported and not failures
+
+
+def train_round(runs: list[RunConfig], elsewhere: list[RunConfig], looks: bool,
+                store: RunStore, executor: Executor, *, results_dir: Path,
+                data_dir: Optional[str], fresh: bool, log: Callable[[str], None]) -> int:
+    """One round's runs; the runs another process holds are added to `elsewhere`, or, where
+    a look follows (`looks`), waited for together with those of earlier rounds, so that the
+    look sees whole rounds. Returns how many runs failed or were lost."""
+    counts = run_grid(runs, store, executor, results_dir=results_dir, data_dir=data_dir,
+                      fresh=fresh, wait=looks, left=elsewhere, log=log)
+    failed = counts["failed"] + counts["lost"]
+    if looks and elsewhere:  # not --fresh again: the other process trained them meanwhile
+        earlier = run_grid(elsewhere, store, executor, results_dir=results_dir,
+                           data_dir=data_dir, wait=True, log=log)
+        failed += earlier["failed"] + earlier["lost"]
+    return failed
 
 
 def say_replayed(seeds: list[int], name: str, log: Callable[[str], None]) -> None:
