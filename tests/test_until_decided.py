@@ -334,3 +334,24 @@ def test_list_states_the_folders_cap_and_the_command_that_continues_it(tmp_path)
     assert "all of them: 2 more round(s)" in proc.stdout and "(cap 5;" in proc.stdout, proc.stdout
     assert (f"python run_all.py --experiment orderings --profile smoke --results-dir {results} "
             f"--orderings {PAIR} --set lr=0.05 --until-decided --max-seeds 5") in proc.stdout
+
+
+def test_a_definition_from_newer_code_is_not_rewritten_by_older_code(tmp_path):
+    """experiment.json written by a newer version (its base config names a field this code
+    does not know) stays byte for byte when this code records its definition; one from the
+    same version is rewritten where it differs."""
+    from gluon_resnet.runs.runner import record_definition
+
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    record_definition(exp, "smoke", store, "orderings")
+    info = json.loads(store.experiment_path.read_text())
+    newer = {**info, "description": "newer words", "base": {**info["base"], "new_field": 1}}
+    store.write_experiment(newer)
+    before = store.experiment_path.read_bytes()
+    record_definition(exp, "smoke", store, "orderings")
+    assert store.experiment_path.read_bytes() == before
+    store.write_experiment({**info, "description": "older words"})
+    record_definition(exp, "smoke", store, "orderings")
+    assert json.loads(store.experiment_path.read_text()) == info
+

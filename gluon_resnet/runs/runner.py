@@ -67,9 +67,13 @@ def record_definition(exp: Experiment, profile: str, store: RunStore, source: st
                       analysis: Optional[Analysis] = None) -> None:
     """experiment.json: the experiment's definition, not a call's (the report derives the
     command to reproduce from the runs on disk). A declared analysis on disk stays unless
-    `analysis` replaces it (--until-decided's cap)."""
+    `analysis` replaces it (--until-decided's cap). A definition written by newer code (its
+    config names fields this code does not know) stays too: an older checkout training into
+    the same folder must not drop them."""
     old, _ = store.read_experiment()
     info = exp.info(profile, source, analysis)
+    if isinstance(old.get("base"), dict) and set(old["base"]) - set(info["base"]):
+        return
     if analysis is None and isinstance(old.get("analysis"), dict):
         info["analysis"] = old["analysis"]
     if info != old:
