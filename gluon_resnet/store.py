@@ -111,10 +111,13 @@ class RunStore:
 
     # ------------------------------------------------------------ locks
 
+    def lock_path(self, run_id: str) -> Path:
+        return self.root / "locks" / f"{run_id}.lock"
+
     @contextlib.contextmanager
     def lock(self, run_id: str) -> Iterator[None]:
         """Hold the run's lock; the kernel drops it when the process dies (SIGKILL included)."""
-        path = self.root / "locks" / f"{run_id}.lock"
+        path = self.lock_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as f:
             try:
@@ -129,7 +132,7 @@ class RunStore:
 
     def wait_for(self, run_id: str) -> None:
         """Block until no process holds the run's lock (at once when none does)."""
-        path = self.root / "locks" / f"{run_id}.lock"
+        path = self.lock_path(run_id)
         if not path.exists():
             return
         with open(path) as f:
