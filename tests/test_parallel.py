@@ -208,3 +208,27 @@ def test_speeds_build_networks_only_for_unmeasured_ones():
     never = replace(measured, width=0.125)
     seconds, source = speeds.seconds(never)
     assert source.startswith("from FLOPs") and seconds > 0 and speeds.gflops > 0
+
+
+def test_the_sequential_executor_starts_the_longest_runs_first(tmp_path):
+    """Two sequential calls sharing a folder split a round: they take the 110-layer runs
+    first, so neither ends the round alone with one. Every run is held here (as another
+    process would), so nothing trains and the order they were tried in is the held list's."""
+    from contextlib import ExitStack
+
+    from experiments import EXPERIMENTS
+    from gluon_resnet.runs.executors.sequential import Sequential
+    from gluon_resnet.runs.experiment import expand
+    from gluon_resnet.runs.jobs import Tally, make_jobs
+    from gluon_resnet.store import RunStore
+
+    store = RunStore(tmp_path / "depth" / "quick")
+    runs = expand(EXPERIMENTS["depth"], "quick")
+    assert [c.arch for c in runs][:3] == ["cifar20"] * 3
+    tally = Tally(store, tmp_path, lambda line: None)
+    with ExitStack() as held:
+        for cfg in runs:
+            held.enter_context(store.lock(cfg.run_id))
+        Sequential(progress=False).run(make_jobs(runs, False), store, None, tally)
+    assert [j.cfg.arch for j in tally.held] == ["cifar110"] * 3 + ["cifar56"] * 3 + ["cifar20"] * 3
+    assert tally.counts["locked"] == 9 and not list(store.runs_dir.glob("*.json"))

@@ -1,16 +1,18 @@
-"""The default executor: every run in this process, one after another."""
+"""The default executor: every run in this process, one after another, the longest first
+(like the parallel executors: two processes sharing a folder then end a round together)."""
 from __future__ import annotations
 
 from typing import Optional
 
 from ...devices import contexts
 from ...store import RunStore
-from ..jobs import Job, Tally
+from ..jobs import Job, Tally, longest_first
 from .worker import load_data, train_job
 
 
 class Sequential:
-    """Train the jobs here, in order; `gpus` split each run's batches (data parallelism)."""
+    """Train the jobs here, the longest first; `gpus` split each run's batches (data
+    parallelism)."""
 
     workers = 1
 
@@ -24,6 +26,6 @@ class Sequential:
 
     def run(self, jobs: list[Job], store: RunStore, data_dir: Optional[str], tally: Tally) -> None:
         data, ctx = load_data(data_dir), contexts(self.gpus)
-        for job in jobs:
+        for job in longest_first(jobs):
             outcome, _ = train_job(job, store, data, ctx, log=tally.log, progress=self.progress)
             tally.add(job, outcome)
