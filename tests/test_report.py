@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import statistics
 import zlib
 from pathlib import Path
@@ -280,6 +281,33 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
     assert sum(map(int, said.values())) == int(head.group(1)) == below.count("  - ")
     for kind, n in said.items():  # each comparison's sentence starts with its verdict
         assert below.count(f"against conv_bn_relu: {kind}") == int(n)
+
+
+def test_pilots_get_no_verdicts_in_their_report_or_the_findings(store: Path):
+    """A folder of pilots (its profile note starts with PILOTS) chose a protocol: its report
+    and the findings page show its runs but no comparison ('undecided after 0 seeds' read as
+    if a plan had been run), and no plan is locked in it; the same runs as evidence get them."""
+    results = store.parent.parent
+    write_report(store)
+    assert "## Against the baseline: verdicts" in (store / "report.md").read_text()
+    pilots = results / "orderings" / "pilots"
+    shutil.copytree(store / "runs", pilots / "runs")
+    note = "PILOTS, read-only, seed 0: how the protocol was chosen"
+    (pilots / "experiment.json").write_text(json.dumps({**EXPERIMENT, "profile_note": note}))
+    text = write_report(pilots).read_text()
+    assert "## Against the baseline: no verdicts (pilots)" in text
+    assert "## Against the baseline: verdicts" not in text and "undecided" not in text
+    assert "## Main table" in text and "## Per seed" in text
+    assert not (pilots / "analysis.lock.json").exists() and (store / "analysis.lock.json").exists()
+    index = write_index(results).read_text()
+    findings = index.split("## What the committed evidence says")[1].split("## Reports")[0]
+    (entry,) = [line for line in findings.splitlines() if "(orderings/pilots/report.md)" in line]
+    assert "pilots: 8 completed runs" in entry and "no verdicts" in entry
+    evidence = findings.split("(orderings/smoke/report.md)")[1]
+    assert "against conv_bn_relu:" in evidence
+    assert "against conv_bn_relu:" not in findings.split("(orderings/pilots/report.md)")[1].split(
+        "(orderings/smoke/report.md)")[0]
+    assert "| pilots: five orderings, d2l ResNet-18 |" in index
 
 
 def test_index_sets_an_experiments_published_numbers_apart_as_context():

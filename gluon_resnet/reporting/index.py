@@ -8,7 +8,7 @@ from ..records import newest
 from ..store import RunStore
 from ..analysis.groups import group_runs, training_hours
 from . import paper
-from .tables import md_table, one_run_sentences
+from .tables import folder_kind, md_table, one_run_sentences
 from ..analysis.verdicts import decide_groups, store_analysis
 
 
@@ -19,9 +19,8 @@ def gist(info: dict, width: int = 140) -> str:
     text = str(info.get("description", "")).split(". ")[0].rstrip(".")
     if len(text) > width:
         text = text[:width].rsplit(" ", 1)[0] + " ..."
-    note = str(info.get("profile_note", ""))
-    kept = note.split(",")[0].split(":")[0] if note.startswith(("ARCHIVED", "PILOTS")) else ""
-    return f"{kept.lower()}: {text}" if kept else text
+    kind = folder_kind(info)
+    return f"{kind}: {text}" if kind else text
 
 
 def summary(name: str, link: str, n_runs: int, hours: float, analysis, decided: list) -> str:
@@ -61,6 +60,11 @@ def write_index(results_dir: Path) -> Path:
         name, link = f"{root.parent.name} / {root.name}", f"{root.parent.name}/{root.name}/report.md"
         rows.append([f"[{root.parent.name}]({link})", root.name, gist(exp),
                      f"{len(records)} ({done} completed)", newest(records)])
+        if folder_kind(exp) == "pilots":
+            findings += [f"- **[{name}]({link})** (pilots: {done} completed runs, "
+                         f"{training_hours(records):.1f} hours of training): they chose the "
+                         "protocol and are not seeds of it, so they get no verdicts."]
+            continue
         analysis, _ = store_analysis(store)
         decided = decide_groups(group_runs(records), analysis)
         findings += [f"- {summary(name, link, done, training_hours(records), analysis, decided)}"]

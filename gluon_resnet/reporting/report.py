@@ -18,8 +18,8 @@ from . import export, paper, plots, reproduce
 from .per_seed import section_per_seed
 from .precise import precise_count, section_precise
 from .run_state import section_chance, section_state
-from .tables import (fmt, fmt_pct, md_table, section_descriptive, section_reference,
-                     section_verdicts)
+from .tables import (fmt, fmt_pct, folder_kind, md_table, section_descriptive,
+                     section_pilots, section_reference, section_verdicts)
 
 
 def fmt_mean_std(s: stats.Summary) -> str:
@@ -223,12 +223,14 @@ def write_report(root: Path) -> Path:
     # paths relative to the report, so a committed report names no machine's folders
     lines += section_state(records, [p.replace(f"{root}/", "") for p in problems + exp_problems])
     lines += section_chance(records)
+    pilots = folder_kind(exp) == "pilots"
     if any(g.done for g in groups):
-        lock_first_look(store, store_analysis(store)[0], records)
+        if not pilots:
+            lock_first_look(store, store_analysis(store)[0], records)
         analysis, source = store_analysis(store)  # the locked plan from now on
-        decided = decide_groups(groups, analysis)
+        decided = [] if pilots else decide_groups(groups, analysis)
         lines += section_main(groups, fields)
-        lines += section_verdicts(decided, analysis, source)
+        lines += section_pilots() if pilots else section_verdicts(decided, analysis, source)
         lines += section_per_seed(groups, fields, analysis.metric, analysis.baseline)
         lines += section_precise(groups, analysis.metric, precise_count(groups))
         lines += section_descriptive(decided, analysis)

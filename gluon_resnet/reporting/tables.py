@@ -26,6 +26,22 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
 
 
+def folder_kind(info: dict) -> str:
+    """"archived", "pilots" or "" (evidence): what a folder holds, as the first word of its
+    experiment.json's profile note says (written by hand when a folder is set apart)."""
+    note = str(info.get("profile_note", ""))
+    return next((k.lower() for k in ("ARCHIVED", "PILOTS") if note.startswith(k)), "")
+
+
+def section_pilots() -> list[str]:
+    """In place of the verdicts where the runs are pilots: no comparison is declared."""
+    return ["## Against the baseline: no verdicts (pilots)", "",
+            "These runs are pilots: they chose the protocol (the profile note above says how), "
+            "one seed each, and are not seeds of it, so no comparison is declared for them and "
+            "none gets a verdict. Their numbers and curves are below, to read, not to decide "
+            "on.", ""]
+
+
 def _ci(low: float, high: float) -> str:
     return "n/a" if low != low else f"{fmt_pts(low)} to {fmt_pts(high)}"
 
