@@ -291,7 +291,8 @@ def test_pilots_get_no_verdicts_in_their_report_or_the_findings(store: Path):
     write_report(store)
     assert "## Against the baseline: verdicts" in (store / "report.md").read_text()
     pilots = results / "orderings" / "pilots"
-    shutil.copytree(store / "runs", pilots / "runs")
+    shutil.copytree(store, pilots)  # its report and figures too, as when a folder is set apart
+    (pilots / "analysis.lock.json").unlink()
     note = "PILOTS, read-only, seed 0: how the protocol was chosen"
     (pilots / "experiment.json").write_text(json.dumps({**EXPERIMENT, "profile_note": note}))
     text = write_report(pilots).read_text()
@@ -299,6 +300,9 @@ def test_pilots_get_no_verdicts_in_their_report_or_the_findings(store: Path):
     assert "## Against the baseline: verdicts" not in text and "undecided" not in text
     assert "## Main table" in text and "## Per seed" in text
     assert not (pilots / "analysis.lock.json").exists() and (store / "analysis.lock.json").exists()
+    # the evidence folder's comparison figure came along with the copy: no report draws it now
+    assert (store / "paired_differences.png").exists()
+    assert not (pilots / "paired_differences.png").exists()
     index = write_index(results).read_text()
     findings = index.split("## What the committed evidence says")[1].split("## Reports")[0]
     (entry,) = [line for line in findings.splitlines() if "(orderings/pilots/report.md)" in line]

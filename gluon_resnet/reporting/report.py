@@ -237,6 +237,8 @@ def write_report(root: Path) -> Path:
         lines += section_reference(decided, exp)
         figures = (plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
                    + effect_figure(decided, analysis, root))
+        for old in set(root.glob("*.png")) - {root / png for _, png in figures}:
+            old.unlink()  # a figure this report no longer draws must not outlive it
         table = {g.label: group_row(g) for g in groups}
         export.write_csv(export.summary_rows(groups, fields, table, decided), root / "summary.csv")
         lines += ["Tables as CSV: [runs.csv](runs.csv) (one row per run and epoch), "
