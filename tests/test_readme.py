@@ -1,0 +1,81 @@
+"""The README's findings table says what the committed reports say: each row's verdict,
+effect, interval, seeds and seeds-to-settle are read back from its report's summary.csv
+(written from the run files by `run_all.py --report-only`), so a row cannot go stale when
+runs are added or a report changes."""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROW = re.compile(r"^\|\s*(\[[^]]*\]\(([^)]+)\)[^|]*)?\|([^|]+)\|([^|]+)\|([^|]+)\|\s*(\d+)\s*\|$")
+EFFECT = re.compile(r"^([+-]\d+\.\d\d) \(([+-]\d+\.\d\d) to ([+-]\d+\.\d\d)\)$")
+
+
+def findings_rows(text: str) -> list[dict]:
+    """The findings table's rows, each with the report it belongs to (a blank first cell
+    continues the row above)."""
+    table = text.split("| question (report) |", 1)[1].split("\n\n", 1)[0]
+    rows, report = [], None
+    for line in table.splitlines()[2:]:
+        m = ROW.match(line.strip())
+        assert m, f"README findings row not in the expected form: {line}"
+        report = m.group(2) or report
+        rows.append({"report": report, "comparison": m.group(3).strip(),
+                     "verdict": m.group(4).strip(), "effect": m.group(5).strip(),
+                     "seeds": int(m.group(6))})
+    return rows
+
+
+def summary_row(report: str, comparison: str) -> dict:
+    with open(ROOT / Path(report).parent / "summary.csv", newline="") as f:
+        (row,) = [r for r in csv.DictReader(f) if r["group"] == comparison]
+    return row
+
+
+def pts(value: str) -> str:
+    return f"{100 * float(value):+.2f}"
+
+
+def mismatches(text: str) -> list[str]:
+    """Every way the findings table of README text `text` differs from the reports."""
+    rows, wrong = findings_rows(text), []
+    for row in rows:
+        where = f"README row {row['comparison']} ({row['report']})"
+        if not (ROOT / row["report"]).exists():
+            wrong.append(f"{where}: no such report")
+            continue
+        ours = summary_row(row["report"], row["comparison"])
+        effect = EFFECT.match(row["effect"])
+        said = {"verdict": row["verdict"].split()[0], "seeds": row["seeds"],
+                "effect": effect.groups() if effect else row["effect"]}
+        true = {"verdict": ours["verdict"], "seeds": int(float(ours["verdict_n"])),
+                "effect": (pts(ours["verdict_diff"]), pts(ours["verdict_ci_low"]),
+                           pts(ours["verdict_ci_high"]))}
+        settle = re.search(r"~(\d+)", row["verdict"])
+        if settle:
+            said["to settle"] = int(settle.group(1))
+            true["to settle"] = int(float(ours["verdict_seeds_to_settle"] or "nan"))
+        wrong += [f"{where}: {k} {said[k]} in the README, {true[k]} in the report"
+                  for k in said if said[k] != true[k]]
+    return wrong
+
+
+def test_readme_findings_are_the_reports_numbers():
+    text = (ROOT / "README.md").read_text()
+    assert len(findings_rows(text)) >= 4
+    assert mismatches(text) == []
+
+
+def test_a_stale_readme_row_is_caught():
+    """The check can fail: one digit of an interval, a seed count, a verdict changed."""
+    text = (ROOT / "README.md").read_text()
+    row = findings_rows(text)[0]
+    line = next(l for l in text.splitlines() if f"| {row['comparison']} |" in l)
+    for stale in (line.replace(f"| {row['seeds']} |", f"| {row['seeds'] + 1} |"),
+                  line.replace(row["effect"], row["effect"][:-2]
+                               + str((int(row["effect"][-2]) + 1) % 10) + ")"),
+                  line.replace(f"| {row['verdict']} |", "| better |")):
+        assert stale != line
+        assert mismatches(text.replace(line, stale)), stale
