@@ -8,6 +8,8 @@ import csv
 import re
 from pathlib import Path
 
+from gluon_resnet.reporting.tables import fmt_pts
+
 ROOT = Path(__file__).resolve().parents[1]
 ROW = re.compile(r"^\|\s*(\[[^]]*\]\(([^)]+)\)[^|]*)?\|([^|]+)\|([^|]+)\|([^|]+)\|\s*(\d+)\s*\|$")
 EFFECT = re.compile(r"^([+-]\d+\.\d\d) \(([+-]\d+\.\d\d) to ([+-]\d+\.\d\d)\)$")
@@ -34,10 +36,6 @@ def summary_row(report: str, comparison: str) -> dict:
     return row
 
 
-def pts(value: str) -> str:
-    return f"{100 * float(value):+.2f}"
-
-
 def mismatches(text: str) -> list[str]:
     """Every way the findings table of README text `text` differs from the reports."""
     rows, wrong = findings_rows(text), []
@@ -51,12 +49,13 @@ def mismatches(text: str) -> list[str]:
         said = {"verdict": row["verdict"].split()[0], "seeds": row["seeds"],
                 "effect": effect.groups() if effect else row["effect"]}
         true = {"verdict": ours["verdict"], "seeds": int(float(ours["verdict_n"])),
-                "effect": (pts(ours["verdict_diff"]), pts(ours["verdict_ci_low"]),
-                           pts(ours["verdict_ci_high"]))}
+                "effect": tuple(fmt_pts(float(ours[k])) for k in (
+                    "verdict_diff", "verdict_ci_low", "verdict_ci_high"))}
         settle = re.search(r"~(\d+)", row["verdict"])
         if settle:
             said["to settle"] = int(settle.group(1))
-            true["to settle"] = int(float(ours["verdict_seeds_to_settle"] or "nan"))
+            settles = ours["verdict_seeds_to_settle"]  # empty where none would
+            true["to settle"] = int(float(settles)) if settles else None
         wrong += [f"{where}: {k} {said[k]} in the README, {true[k]} in the report"
                   for k in said if said[k] != true[k]]
     return wrong
