@@ -56,6 +56,12 @@ def mismatches(text: str) -> list[str]:
             said["to settle"] = int(settle.group(1))
             settles = ours["verdict_seeds_to_settle"]  # empty where none would
             true["to settle"] = int(float(settles)) if settles else None
+        beyond = re.search(r"more than (\d+)", row["verdict"])
+        if beyond:  # the report's own wording where the planning table stops
+            settles = ours["verdict_seeds_to_settle"]
+            if settles and int(float(settles)) <= int(beyond.group(1)):
+                wrong.append(f"{where}: more than {beyond.group(1)} seeds to settle in the "
+                             f"README, {int(float(settles))} in the report")
         wrong += [f"{where}: {k} {said[k]} in the README, {true[k]} in the report"
                   for k in said if said[k] != true[k]]
     return wrong
@@ -76,5 +82,15 @@ def test_a_stale_readme_row_is_caught():
                   line.replace(row["effect"], row["effect"][:-2]
                                + str((int(row["effect"][-2]) + 1) % 10) + ")"),
                   line.replace(f"| {row['verdict']} |", "| better |")):
+        assert stale != line
+        assert mismatches(text.replace(line, stale)), stale
+
+
+def test_a_stale_seeds_to_settle_is_caught():
+    """A row's seeds-to-settle, written as '~N' or 'more than N', is checked too."""
+    text = (ROOT / "README.md").read_text()
+    line = next(l for l in text.splitlines() if re.search(r"\| [^|]*~\d+[^|]* \|", l))
+    n = int(re.search(r"~(\d+)", line).group(1))
+    for stale in (line.replace(f"~{n}", f"~{n + 1}"), line.replace(f"~{n}", f"more than {n}")):
         assert stale != line
         assert mismatches(text.replace(line, stale)), stale
