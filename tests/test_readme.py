@@ -8,7 +8,10 @@ import csv
 import re
 from pathlib import Path
 
+from gluon_resnet.analysis.power import seeds_text
+from gluon_resnet.analysis.verdicts import store_analysis
 from gluon_resnet.reporting.tables import fmt_pts
+from gluon_resnet.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW = re.compile(r"^\|\s*(\[[^]]*\]\(([^)]+)\)[^|]*)?\|([^|]+)\|([^|]+)\|([^|]+)\|\s*(\d+)\s*\|$")
@@ -36,6 +39,14 @@ def summary_row(report: str, comparison: str) -> dict:
     return row
 
 
+def settle_text(report: str, settles: str) -> str:
+    """Seeds to settle as the report prints them (decide.Verdict's sentence): 'N', or 'more
+    than N' past the planning table; `settles` is summary.csv's figure, empty where none would."""
+    analysis = store_analysis(RunStore(ROOT / Path(report).parent))[0]
+    n = max(int(float(settles)), analysis.min_seeds) if settles else None
+    return seeds_text(n, analysis.basis)
+
+
 def mismatches(text: str) -> list[str]:
     """Every way the findings table of README text `text` differs from the reports."""
     rows, wrong = findings_rows(text), []
@@ -51,17 +62,10 @@ def mismatches(text: str) -> list[str]:
         true = {"verdict": ours["verdict"], "seeds": int(float(ours["verdict_n"])),
                 "effect": tuple(fmt_pts(float(ours[k])) for k in (
                     "verdict_diff", "verdict_ci_low", "verdict_ci_high"))}
-        settle = re.search(r"~(\d+)", row["verdict"])
-        if settle:
-            said["to settle"] = int(settle.group(1))
-            settles = ours["verdict_seeds_to_settle"]  # empty where none would
-            true["to settle"] = int(float(settles)) if settles else None
-        beyond = re.search(r"more than (\d+)", row["verdict"])
-        if beyond:  # the report's own wording where the planning table stops
-            settles = ours["verdict_seeds_to_settle"]
-            if settles and int(float(settles)) <= int(beyond.group(1)):
-                wrong.append(f"{where}: more than {beyond.group(1)} seeds to settle in the "
-                             f"README, {int(float(settles))} in the report")
+        settle = re.search(r"~(\d+)|more than \d+", row["verdict"])
+        if settle:  # '~N' or 'more than N', checked against the report's own wording
+            said["to settle"] = settle.group(1) or settle.group(0)
+            true["to settle"] = settle_text(row["report"], ours["verdict_seeds_to_settle"])
         wrong += [f"{where}: {k} {said[k]} in the README, {true[k]} in the report"
                   for k in said if said[k] != true[k]]
     return wrong
