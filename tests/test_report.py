@@ -505,6 +505,12 @@ def _fall_table(root: Path, warmup: dict, accs: dict, lrs: dict) -> dict:
     return {r["seed"]: r for r in table(text, "Largest fall of training accuracy after the warm-up")}
 
 
+def _inside_table(root: Path) -> dict:
+    """The rows of the report's table of falls inside the warm-up, by seed."""
+    text = (root / "report.md").read_text()
+    return {r["seed"]: r for r in table(text, "Largest fall of training accuracy inside the warm-up")}
+
+
 def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: Path):
     """The largest fall of training accuracy below the best epoch so far, once the warm-up is
     over: with He et al.'s rule the epochs recorded at the warm-up rate are left out; with a
@@ -519,6 +525,9 @@ def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: P
     assert rows["0"]["conv_bn_relu"] == "18.00"  # 0.30 at epoch 2, then 0.12
     assert rows["1"]["conv_bn_relu"] == "0.00"   # after its two warm-up epochs it only rose
     assert rows["0"]["bn_relu_conv"] == "0.00" and rows["1"]["bn_relu_conv"] == "n/a"
+    inside = _inside_table(tmp_path / "he" / "depth" / "smoke")
+    assert inside["0"]["conv_bn_relu"] == "0.00"  # its one warm-up epoch
+    assert inside["1"]["conv_bn_relu"] == "0.00"  # 0.25 -> 0.50 inside it: a rise
     steps = dict(warmup_steps=5, warmup="linear", batch_size=50)  # 4 steps/epoch: epoch 1 wholly
     rows = _fall_table(tmp_path / "steps" / "depth" / "smoke", steps,
                        {("conv_bn_relu", 0): [0.60, 0.20, 0.50, 0.40],
@@ -526,6 +535,15 @@ def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: P
                        {0: (0.05,) * 4})
     assert rows["0"]["conv_bn_relu"] == "40.00"  # best 0.60 (epoch 1, in the warm-up), epoch 2
     assert rows["0"]["bn_relu_conv"] == "20.00"  # epoch 2 ends the warm-up and counts: 0.3 -> 0.1
+    steps = dict(warmup_steps=13, warmup="linear", batch_size=50)  # epochs 1-3 wholly
+    rows = _fall_table(tmp_path / "long" / "depth" / "smoke", steps,
+                       {("conv_bn_relu", 0): [0.50, 0.70, 0.30, 0.60],
+                        ("bn_relu_conv", 0): [0.30, 0.40, 0.50, 0.20]},
+                       {0: (0.05,) * 4})
+    inside = _inside_table(tmp_path / "long" / "depth" / "smoke")
+    assert inside["0"]["conv_bn_relu"] == "40.00"  # 0.70 in epoch 2, 0.30 in epoch 3
+    assert rows["0"]["conv_bn_relu"] == "10.00"    # after it: 0.60 below the 0.70
+    assert inside["0"]["bn_relu_conv"] == "0.00" and rows["0"]["bn_relu_conv"] == "30.00"
 
 
 def test_the_share_of_clipped_steps_is_shown_per_run_where_runs_clip(tmp_path: Path):

@@ -31,10 +31,24 @@ def fall_after_warmup(record: Run) -> Optional[float]:
     cfg = record.config
     if not (cfg.warmup_until_error or cfg.warmup_steps):
         return None
+    return _largest_fall(record, warmup_epochs(record), len(record.epochs))
+
+
+def fall_in_warmup(record: Run) -> Optional[float]:
+    """The largest fall of training accuracy below the best epoch so far within the epochs
+    wholly in the warm-up (None without a warm-up): a run can stumble while the rate still
+    rises, which the fall after it does not show."""
+    cfg = record.config
+    if not (cfg.warmup_until_error or cfg.warmup_steps):
+        return None
+    return _largest_fall(record, 0, warmup_epochs(record))
+
+
+def _largest_fall(record: Run, start: int, stop: int) -> Optional[float]:
+    """The largest fall below the best epoch so far over epochs [start, stop) (0-based)."""
     accs = [e.train_acc for e in record.epochs]
-    start = warmup_epochs(record)
     falls = [max(a for a in accs[:i + 1] if a is not None) - accs[i]
-             for i in range(start, len(accs)) if accs[i] is not None]
+             for i in range(start, min(stop, len(accs))) if accs[i] is not None]
     return max(falls) if falls else None
 
 
@@ -105,6 +119,13 @@ def section_per_seed(groups: list[Group], fields: list[str], metric: str, baseli
                   "best epoch so far (the epochs the warm-up touched left out; 0: it never "
                   "fell back): how far a run fell back once the full learning rate began.", ""]
         lines += _table(done, fields, falls, baseline, with_diffs=False) + [""]
+        inside = {g.label: {r.seed: v for r in g.done
+                            if (v := fall_in_warmup(r)) is not None} for g in done}
+        lines += ["Largest fall of training accuracy inside the warm-up, in points below the "
+                  "best epoch so far (the epochs wholly in the warm-up; 0: it only rose): a "
+                  "run that stumbled while the rate still rose, which the table above leaves "
+                  "out.", ""]
+        lines += _table(done, fields, inside, baseline, with_diffs=False) + [""]
     clipped = {g.label: {r.seed: clipped_share(r) for r in g.done} for g in done}
     if any(v is not None for seeds in clipped.values() for v in seeds.values()):
         clipped = {k: {s: v for s, v in seeds.items() if v is not None}
