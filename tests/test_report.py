@@ -490,8 +490,9 @@ def test_per_seed_table_ahead_counts_and_compute_hours(store: Path):
     assert "Largest fall of training accuracy after the warm-up" not in text  # no warm-up
 
 
-def _fall_table(root: Path, warmup: dict, accs: dict, lrs: dict) -> dict:
-    """Write runs with this warm-up and these training accuracies; the fall table's rows."""
+def _fall_table(root: Path, warmup: dict, accs: dict, lrs: dict) -> tuple[dict, dict]:
+    """Write runs with this warm-up and these training accuracies; the rows, by seed, of the
+    tables of falls after the warm-up and inside it."""
     runs = []
     for (ordering, seed), values in accs.items():
         r = record(ordering, seed, 0.9)
@@ -502,13 +503,8 @@ def _fall_table(root: Path, warmup: dict, accs: dict, lrs: dict) -> dict:
         runs.append(r)
     write_runs(root, runs)
     text = write_report(root).read_text()
-    return {r["seed"]: r for r in table(text, "Largest fall of training accuracy after the warm-up")}
-
-
-def _inside_table(root: Path) -> dict:
-    """The rows of the report's table of falls inside the warm-up, by seed."""
-    text = (root / "report.md").read_text()
-    return {r["seed"]: r for r in table(text, "Largest fall of training accuracy inside the warm-up")}
+    return tuple({r["seed"]: r for r in table(text, f"Largest fall of training accuracy {where}")}
+                 for where in ("after the warm-up", "inside the warm-up"))
 
 
 def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: Path):
@@ -517,30 +513,28 @@ def test_fall_after_the_warm_up_skips_the_epochs_the_warm_up_touched(tmp_path: P
     warm-up of optimiser steps, the epochs made only of warm-up steps (ceil(images / batch)
     steps an epoch; the epoch in which it ends counts after it)."""
     he = dict(warmup_until_error=0.8, warmup_lr=0.01, warmup_steps=0)
-    rows = _fall_table(tmp_path / "he" / "depth" / "smoke", he,
-                       {("conv_bn_relu", 0): [0.15, 0.30, 0.12, 0.60],
-                        ("conv_bn_relu", 1): [0.25, 0.50, 0.70, 0.80],
-                        ("bn_relu_conv", 0): [0.25, 0.50, 0.70, 0.80]},
-                       {0: (0.01, 0.05, 0.05, 0.05), 1: (0.01, 0.01, 0.05, 0.05)})
+    rows, inside = _fall_table(tmp_path / "he" / "depth" / "smoke", he,
+                               {("conv_bn_relu", 0): [0.15, 0.30, 0.12, 0.60],
+                                ("conv_bn_relu", 1): [0.25, 0.50, 0.70, 0.80],
+                                ("bn_relu_conv", 0): [0.25, 0.50, 0.70, 0.80]},
+                               {0: (0.01, 0.05, 0.05, 0.05), 1: (0.01, 0.01, 0.05, 0.05)})
     assert rows["0"]["conv_bn_relu"] == "18.00"  # 0.30 at epoch 2, then 0.12
     assert rows["1"]["conv_bn_relu"] == "0.00"   # after its two warm-up epochs it only rose
     assert rows["0"]["bn_relu_conv"] == "0.00" and rows["1"]["bn_relu_conv"] == "n/a"
-    inside = _inside_table(tmp_path / "he" / "depth" / "smoke")
     assert inside["0"]["conv_bn_relu"] == "0.00"  # its one warm-up epoch
     assert inside["1"]["conv_bn_relu"] == "0.00"  # 0.25 -> 0.50 inside it: a rise
     steps = dict(warmup_steps=5, warmup="linear", batch_size=50)  # 4 steps/epoch: epoch 1 wholly
-    rows = _fall_table(tmp_path / "steps" / "depth" / "smoke", steps,
-                       {("conv_bn_relu", 0): [0.60, 0.20, 0.50, 0.40],
-                        ("bn_relu_conv", 0): [0.30, 0.10, 0.50, 0.45]},
-                       {0: (0.05,) * 4})
+    rows, _ = _fall_table(tmp_path / "steps" / "depth" / "smoke", steps,
+                          {("conv_bn_relu", 0): [0.60, 0.20, 0.50, 0.40],
+                           ("bn_relu_conv", 0): [0.30, 0.10, 0.50, 0.45]},
+                          {0: (0.05,) * 4})
     assert rows["0"]["conv_bn_relu"] == "40.00"  # best 0.60 (epoch 1, in the warm-up), epoch 2
     assert rows["0"]["bn_relu_conv"] == "20.00"  # epoch 2 ends the warm-up and counts: 0.3 -> 0.1
     steps = dict(warmup_steps=13, warmup="linear", batch_size=50)  # epochs 1-3 wholly
-    rows = _fall_table(tmp_path / "long" / "depth" / "smoke", steps,
-                       {("conv_bn_relu", 0): [0.50, 0.70, 0.30, 0.60],
-                        ("bn_relu_conv", 0): [0.30, 0.40, 0.50, 0.20]},
-                       {0: (0.05,) * 4})
-    inside = _inside_table(tmp_path / "long" / "depth" / "smoke")
+    rows, inside = _fall_table(tmp_path / "long" / "depth" / "smoke", steps,
+                               {("conv_bn_relu", 0): [0.50, 0.70, 0.30, 0.60],
+                                ("bn_relu_conv", 0): [0.30, 0.40, 0.50, 0.20]},
+                               {0: (0.05,) * 4})
     assert inside["0"]["conv_bn_relu"] == "40.00"  # 0.70 in epoch 2, 0.30 in epoch 3
     assert rows["0"]["conv_bn_relu"] == "10.00"    # after it: 0.60 below the 0.70
     assert inside["0"]["bn_relu_conv"] == "0.00" and rows["0"]["bn_relu_conv"] == "30.00"

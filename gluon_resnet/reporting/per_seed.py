@@ -4,7 +4,7 @@ than in runs.csv."""
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 from ..idx import NUM_CLASSES, TRAIN_IMAGES
 from ..analysis.groups import Group, seed_values
@@ -26,10 +26,10 @@ def warmup_epochs(record: Run) -> int:
 
 def fall_after_warmup(record: Run) -> Optional[float]:
     """The largest fall of training accuracy, after the epochs wholly in the warm-up, below
-    the best epoch so far (warm-up epochs included in that best): how far a run fell back once the full learning
-    rate began, which its final accuracy hides once it recovers. None without a warm-up."""
-    cfg = record.config
-    if not (cfg.warmup_until_error or cfg.warmup_steps):
+    the best epoch so far (warm-up epochs included in that best): how far a run fell back
+    once the full learning rate began, which its final accuracy hides once it recovers.
+    None without a warm-up."""
+    if not has_warmup(record):
         return None
     return _largest_fall(record, warmup_epochs(record), len(record.epochs))
 
@@ -38,10 +38,14 @@ def fall_in_warmup(record: Run) -> Optional[float]:
     """The largest fall of training accuracy below the best epoch so far within the epochs
     wholly in the warm-up (None without a warm-up): a run can stumble while the rate still
     rises, which the fall after it does not show."""
-    cfg = record.config
-    if not (cfg.warmup_until_error or cfg.warmup_steps):
+    if not has_warmup(record):
         return None
     return _largest_fall(record, 0, warmup_epochs(record))
+
+
+def has_warmup(record: Run) -> bool:
+    """Whether the run warmed up, by He et al.'s rule or by optimiser steps."""
+    return bool(record.config.warmup_until_error or record.config.warmup_steps)
 
 
 def _largest_fall(record: Run, start: int, stop: int) -> Optional[float]:
@@ -97,6 +101,13 @@ def _table(groups: list[Group], fields: list[str], values: dict[str, dict[int, f
     return md_table(header + [f"{o} - {baseline}" for o in others], rows)
 
 
+def _by_run(groups: list[Group], value: Callable[[Run], Optional[float]]
+            ) -> dict[str, dict[int, float]]:
+    """`value` of each completed run, by group label and seed; runs where it is None left out."""
+    return {g.label: {r.seed: v for r in g.done if (v := value(r)) is not None}
+            for g in groups}
+
+
 def section_per_seed(groups: list[Group], fields: list[str], metric: str, baseline: str
                      ) -> list[str]:
     """The primary metric of every completed run by seed, with the paired differences; and,
@@ -110,26 +121,20 @@ def section_per_seed(groups: list[Group], fields: list[str], metric: str, baseli
              f"{baseline} in points (same seed: same data order and initial weights). These "
              "are the values the paired test above works on.", ""]
     lines += _table(done, fields, values, baseline, with_diffs=True) + [""]
-    falls = {g.label: {r.seed: fall_after_warmup(r) for r in g.done}
-             for g in done}
-    if any(v is not None for seeds in falls.values() for v in seeds.values()):
-        falls = {k: {s: v for s, v in seeds.items() if v is not None}
-                 for k, seeds in falls.items()}
+    falls = _by_run(done, fall_after_warmup)
+    if any(falls.values()):
         lines += ["Largest fall of training accuracy after the warm-up, in points below the "
                   "best epoch so far (the epochs the warm-up touched left out; 0: it never "
                   "fell back): how far a run fell back once the full learning rate began.", ""]
         lines += _table(done, fields, falls, baseline, with_diffs=False) + [""]
-        inside = {g.label: {r.seed: v for r in g.done
-                            if (v := fall_in_warmup(r)) is not None} for g in done}
         lines += ["Largest fall of training accuracy inside the warm-up, in points below the "
                   "best epoch so far (the epochs wholly in the warm-up; 0: it only rose): a "
                   "run that stumbled while the rate still rose, which the table above leaves "
                   "out.", ""]
-        lines += _table(done, fields, inside, baseline, with_diffs=False) + [""]
-    clipped = {g.label: {r.seed: clipped_share(r) for r in g.done} for g in done}
-    if any(v is not None for seeds in clipped.values() for v in seeds.values()):
-        clipped = {k: {s: v for s, v in seeds.items() if v is not None}
-                   for k, seeds in clipped.items()}
+        lines += _table(done, fields, _by_run(done, fall_in_warmup), baseline,
+                        with_diffs=False) + [""]
+    clipped = _by_run(done, clipped_share)
+    if any(clipped.values()):
         lines += ["Steps whose gradient was clipped (`clip_norm`), in % of the run's steps: "
                   "the same norm for every ordering acts more on those whose gradients are "
                   "longer, so this shows how far the clipping, not the ordering alone, shaped "
