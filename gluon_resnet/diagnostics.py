@@ -85,6 +85,7 @@ def environment(ctx: list) -> dict:
             "mxnet_build": "cuda" if mx.runtime.Features().is_enabled("CUDA") else "cpu",
             "device": "gpu" if gpu else "cpu",
             "device_name": _gpu_name(ctx[0].device_id) if gpu else _cpu_name(),
+            "cpu_isa": _cpu_isa(),
             "contexts": [str(c) for c in ctx],
             "python": platform.python_version(), "platform": platform.platform(),
             "git_commit": _git_commit(), "threads": runtime.THREADS,
@@ -100,6 +101,20 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def _cpu_isa() -> str:
+    """The widest vector instructions the CPU offers: MXNet's CPU kernels differ by them, so
+    two machines that both say "AMD EPYC" can train one config to different numbers."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2")
+                             if isa in flags), "other")
+    except OSError:
+        pass
+    return platform.machine() or "unknown"
 
 
 def _gpu_name(index: int) -> str:

@@ -567,3 +567,20 @@ def test_the_share_of_clipped_steps_is_shown_per_run_where_runs_clip(tmp_path: P
             e.pop("clipped_steps")
     write_runs(root, runs)
     assert "Steps whose gradient was clipped" not in write_report(root).read_text()
+
+
+def test_machines_with_different_vector_instructions_get_separate_device_lines():
+    """Two CPUs of one name train to different numbers when their instruction sets differ;
+    the device line tells them apart, and records from before cpu_isa keep their line."""
+    from types import SimpleNamespace
+
+    from gluon_resnet.reporting.report import _environments
+
+    env = record("conv_bn_relu", 0, 0.8)["environment"]
+    runs = [SimpleNamespace(environment=dict(env, cpu_isa="avx2")),
+            SimpleNamespace(environment=dict(env, cpu_isa="avx512f")),
+            SimpleNamespace(environment=dict(env))]
+    lines = _environments(runs)
+    assert len(lines) == 3
+    assert "(test CPU, avx2)" in lines[0] and "(test CPU, avx512f)" in lines[1]
+    assert "(test CPU)" in lines[2]

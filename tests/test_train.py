@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import signal
 import subprocess
 import sys
@@ -75,8 +76,9 @@ def test_record_follows_schema(finished, tiny_cfg):
     assert record.finished and record.wall_seconds > 0
     env = record.environment
     for key in ("mxnet_version", "mxnet_build", "device", "device_name", "python",
-                "platform", "git_commit", "threads", "cpu_count"):
+                "platform", "git_commit", "threads", "cpu_count", "cpu_isa"):
         assert key in env
+    assert env["cpu_isa"] in ("avx512f", "avx2", "avx", "sse4_2", "other", platform.machine())
     assert env["mxnet_version"] == mx.__version__ and env["device"] == "cpu"
     parts = [name for name, _ in named_parts(resnet(width=tiny_cfg.width))]
     assert [e.epoch for e in record.epochs] == [1, 2]

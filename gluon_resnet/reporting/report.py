@@ -74,7 +74,9 @@ def _environments(records: list[Run]) -> list[str]:
     seen: dict[str, int] = {}
     for r in records:
         e = r.environment or {}
-        text = (f"{e.get('device', '?')} ({e.get('device_name', '?')}), MXNet "
+        # older records lack cpu_isa: their line stays as it was
+        isa = f", {e['cpu_isa']}" if e.get("cpu_isa") else ""
+        text = (f"{e.get('device', '?')} ({e.get('device_name', '?')}{isa}), MXNet "
                 f"{e.get('mxnet_version', '?')} ({e.get('mxnet_build', '?')} build), Python "
                 f"{e.get('python', '?')}, {e.get('platform', '?')}, {e.get('threads', '?')} "
                 f"threads of {e.get('cpu_count', '?')} CPUs, commit {e.get('git_commit', '?')}")
