@@ -1,7 +1,11 @@
 """The smoke grid of `orderings` trains to the same records and report table as the code it
 was pinned on. A change that alters what a config trains to (initialisation, data order,
 numerics) fails here: such a change must version the run ids (RunConfig.run_id) so that old
-runs are retrained, then re-pin with `python tests/test_golden.py RESULTS_DIR`.
+runs are retrained, then re-pin with `python tests/test_golden.py RESULTS_DIR [CPU]`.
+
+One pin per kind of CPU seen: an AVX2-only AMD EPYC (orderings-smoke-avx2.json, pinned from
+the same code at 0a75c1f) trains the grid to losses 0.3 % away from the first pin's machine
+after two epochs, so a match with any pin passes; a new kind of CPU fails until pinned.
 
 Pinned on commit 4f76c90 (before the package was regrouped) from
 `python run_all.py --profile smoke --orderings conv_bn_relu,bn_relu_conv,relu_before_add`;
@@ -19,9 +23,11 @@ from pathlib import Path
 import pytest
 
 GOLDEN = Path(__file__).with_name("golden") / "orderings-smoke.json"
+PINS = sorted(GOLDEN.parent.glob("orderings-smoke*.json"))
 PINNED = ("conv_bn_relu", "bn_relu_conv", "relu_before_add")
 # The same CPU gives the same numbers bit for bit; another CPU kind may pick other oneDNN
-# kernels, whose rounding moves losses by ~1e-6 and can flip one of 100 test images.
+# kernels, whose rounding moves losses by ~1e-6 and can flip one of 100 test images, or,
+# on a CPU with other vector instructions, drift by 0.3 % in two epochs (hence PINS).
 REL, ACC_ABS = 1e-3, 0.011
 TIMING_COLUMNS = ("s / epoch", "images / s")
 # Added since the pin, beside what the runs trained to (the precise read only reads the
@@ -81,14 +87,33 @@ def close(a, b, path: str = "") -> list[str]:
 @pytest.mark.slow
 def test_smoke_records_and_table_match_the_pinned_ones(smoke_grid):
     got = snapshot(smoke_grid / "orderings" / "smoke", PINNED)
-    want = json.loads(GOLDEN.read_text())
     assert len(got["main_table"]) == 1 + len(PINNED)
-    assert sorted(got["records"]) == sorted(want["records"]), "run ids changed"
-    assert close(got["records"], want["records"]) == []
-    assert len(got["main_table"]) == len(want["main_table"])
+    misses = {pin.name: differences(got, json.loads(pin.read_text())) for pin in PINS}
+    assert any(d == [] for d in misses.values()), (
+        "no pin matches (first differences per pin; a new kind of CPU? see the docstring): "
+        + "; ".join(f"{name}: {d[:3]}" for name, d in misses.items()))
+
+
+def test_a_changed_record_matches_no_pin():
+    """The check can fail: one loss moved by 1 % differs from every pin."""
+    for pin in PINS:
+        want = json.loads(pin.read_text())
+        got = json.loads(pin.read_text())
+        run = sorted(got["records"])[0]
+        got["records"][run]["epochs"][0]["train_loss"] *= 1.01
+        assert differences(got, want) != [] and differences(want, want) == []
+
+
+def differences(got: dict, want: dict) -> list[str]:
+    """Where a snapshot differs from a pin beyond the tolerances (empty when they agree)."""
+    if sorted(got["records"]) != sorted(want["records"]):
+        return ["run ids changed"]
+    diffs = close(got["records"], want["records"])
+    if len(got["main_table"]) != len(want["main_table"]):
+        return diffs + ["main table rows differ"]
     for g, w in zip(got["main_table"], want["main_table"]):
-        cells = lambda row: row.split(" | ")  # noqa: E731
-        assert close([_num(c) for c in cells(g)], [_num(c) for c in cells(w)]) == []
+        diffs += close([_num(c) for c in g.split(" | ")], [_num(c) for c in w.split(" | ")])
+    return diffs
 
 
 def _num(cell: str):
@@ -100,5 +125,6 @@ def _num(cell: str):
 
 if __name__ == "__main__":  # re-pin from a results folder made by the command above
     sys.path.insert(0, str(Path(__file__).parent))
-    GOLDEN.write_text(json.dumps(snapshot(Path(sys.argv[1]) / "orderings" / "smoke"), indent=1)
-                      + "\n")
+    out = GOLDEN.with_stem(f"{GOLDEN.stem}-{sys.argv[2]}") if len(sys.argv) > 2 else GOLDEN
+    out.write_text(json.dumps(snapshot(Path(sys.argv[1]) / "orderings" / "smoke", PINNED),
+                              indent=1) + "\n")
