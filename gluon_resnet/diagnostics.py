@@ -93,28 +93,32 @@ def environment(ctx: list) -> dict:
             "heap_kept": runtime.HEAP_KEPT}
 
 
-def _cpu_name() -> str:
+# Widest first: MXNet's CPU kernels differ by these, so two machines that both say "AMD EPYC"
+# can train one config to different numbers (docs/DESIGN.md section 7).
+CPU_ISAS = ("avx512f", "avx2", "avx", "sse4_2")
+
+
+def _cpuinfo(field: str) -> Optional[str]:
+    """The first value of a /proc/cpuinfo field; None where there is no such file or field."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    return None
+
+
+def _cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 def _cpu_isa() -> str:
-    """The widest vector instructions the CPU offers: MXNet's CPU kernels differ by them, so
-    two machines that both say "AMD EPYC" can train one config to different numbers."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return next((isa for isa in ("avx512f", "avx2", "avx", "sse4_2")
-                             if isa in flags), "other")
-    except OSError:
-        pass
-    return platform.machine() or "unknown"
+    """The widest vector instructions of CPU_ISAS the CPU offers ("other" if none)."""
+    flags = _cpuinfo("flags")
+    if flags is None:
+        return platform.machine() or "unknown"
+    return next((isa for isa in CPU_ISAS if isa in flags.split()), "other")
 
 
 def _gpu_name(index: int) -> str:

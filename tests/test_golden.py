@@ -4,8 +4,9 @@ numerics) fails here: such a change must version the run ids (RunConfig.run_id) 
 runs are retrained, then re-pin with `python tests/test_golden.py RESULTS_DIR [CPU]`.
 
 One pin per kind of CPU seen: an AVX2-only AMD EPYC (orderings-smoke-avx2.json, pinned from
-the same code at 0a75c1f) trains the grid to losses 0.3 % away from the first pin's machine
-after two epochs, so a match with any pin passes; a new kind of CPU fails until pinned.
+the same code at 0a75c1f) trains the grid to numbers past the first pin's tolerances after
+two epochs (conv_bn_relu: final train loss 2.0066 against 2.1770, test acc 15 % against
+19 %), so a match with any pin passes; a new kind of CPU fails until pinned.
 
 Pinned on commit 4f76c90 (before the package was regrouped) from
 `python run_all.py --profile smoke --orderings conv_bn_relu,bn_relu_conv,relu_before_add`;
@@ -15,6 +16,7 @@ own: the others in the folder change none of them).
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -26,8 +28,8 @@ GOLDEN = Path(__file__).with_name("golden") / "orderings-smoke.json"
 PINS = sorted(GOLDEN.parent.glob("orderings-smoke*.json"))
 PINNED = ("conv_bn_relu", "bn_relu_conv", "relu_before_add")
 # The same CPU gives the same numbers bit for bit; another CPU kind may pick other oneDNN
-# kernels, whose rounding moves losses by ~1e-6 and can flip one of 100 test images, or,
-# on a CPU with other vector instructions, drift by 0.3 % in two epochs (hence PINS).
+# kernels, whose rounding moves losses by ~1e-6 and can flip one of 100 test images; on a
+# CPU with other vector instructions the small grid drifts well past that (hence PINS).
 REL, ACC_ABS = 1e-3, 0.011
 TIMING_COLUMNS = ("s / epoch", "images / s")
 # Added since the pin, beside what the runs trained to (the precise read only reads the
@@ -98,7 +100,7 @@ def test_a_changed_record_matches_no_pin():
     """The check can fail: one loss moved by 1 % differs from every pin."""
     for pin in PINS:
         want = json.loads(pin.read_text())
-        got = json.loads(pin.read_text())
+        got = copy.deepcopy(want)
         run = sorted(got["records"])[0]
         got["records"][run]["epochs"][0]["train_loss"] *= 1.01
         assert differences(got, want) != [] and differences(want, want) == []
