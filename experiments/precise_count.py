@@ -1,9 +1,10 @@
 """How many training batches precise BatchNorm evaluation needs, and what it costs.
 
     python -m experiments.precise_count [--experiment seed_notebook] [--profile quick]
-        [--epochs 2] [--counts 2,5,10,20,40] [--repeats 3] [--seed 0]
+        [--ordering NAME] [--epochs 2] [--counts 2,5,10,20,40] [--repeats 3] [--seed 0]
 
-Trains the experiment's first config under the profile for a few epochs, then re-estimates
+Trains the experiment's first config (or its first of `--ordering`) under the profile for a
+few epochs, then re-estimates
 the BatchNorm statistics from K training batches, for each K, from `repeats` disjoint sets
 of batches, and tests each estimate on the profile's test set. The spread between sets at
 one K is the noise the estimate adds to the precise test accuracy; the seconds per K against
@@ -80,6 +81,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--counts", default="2,5,10,20,40", help="batch counts to compare")
     p.add_argument("--repeats", type=int, default=3, help="disjoint batch sets per count")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ordering", help="the grid's first run of this ordering (default: the "
+                   "grid's first run)")
     return p.parse_args(argv)
 
 
@@ -95,8 +98,14 @@ def main(argv=None) -> None:
         if min(counts) < 1 or args.repeats < 2 or args.epochs < 1:
             raise ValueError("--counts must be positive integers such as 2,5,10, "
                              "--repeats >= 2, --epochs >= 1")
-        cfg = expand(find(args.experiment), args.profile)[0].replace(
-            epochs=args.epochs, seed=args.seed, precise_bn_batches=max(counts))
+        runs = expand(find(args.experiment), args.profile)
+        if args.ordering:
+            runs = [r for r in runs if r.ordering == args.ordering]
+            if not runs:
+                raise ValueError(f"--ordering {args.ordering!r} is not in the grid of "
+                                 f"{args.experiment}/{args.profile}")
+        cfg = runs[0].replace(epochs=args.epochs, seed=args.seed,
+                              precise_bn_batches=max(counts))
     except ValueError as e:  # a usage mistake: one line, exit 2, as run_all.py
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
