@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gluon_resnet  # noqa: F401  (threads + allocator set-up before MXNet loads)
 from experiments import EXPERIMENTS, find  # noqa: E402
-from gluon_resnet.analysis.plan_lock import PlanChanged  # noqa: E402
+from gluon_resnet.analysis.plan import PlanChanged  # noqa: E402
 from gluon_resnet.idx import DatasetError  # noqa: E402
 from gluon_resnet.runs.choose import choose_executor  # noqa: E402
 from gluon_resnet.runs.cli import (RAY_FLAGS, STORAGE_HINTS, build_parser,  # noqa: E402

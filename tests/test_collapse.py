@@ -1,5 +1,5 @@
 """Collapsed runs, the median basis, the locked plan and the power statement (decide.py,
-collapse.py, signtest.py, plan_lock.py, power.py), checked against known truth by simulating
+collapse.py, signtest.py, plan.py, power.py), checked against known truth by simulating
 whole experiments through the real "until decided" loop. The scenarios are the review's: one
 arm that collapses, collapses on both sides, skewed differences; rates carry 3 Monte Carlo
 standard errors. No MXNet here."""
@@ -13,7 +13,8 @@ from scipy import stats
 
 from gluon_resnet.analysis import collapse as C
 from gluon_resnet.analysis import decide as D
-from gluon_resnet.analysis import plan_lock, power, signtest
+from gluon_resnet.analysis import plan as P, power, signtest
+from gluon_resnet.store import RunStore
 
 ALPHA, MARGIN, CAP = 0.05, 0.005, 10
 DECLARED = D.Analysis(metric="last3_precise_test_acc", margin=MARGIN, max_seeds=CAP,
@@ -163,18 +164,18 @@ def test_a_verdict_once_reported_stays_under_the_locked_plan():
 
 
 def test_plan_lock_refuses_another_plan(tmp_path):
-    plan_lock.check(tmp_path, DECLARED)  # nothing locked yet: anything goes
-    plan_lock.lock(tmp_path, DECLARED)
-    plan_lock.lock(tmp_path, D.Analysis())  # the first lock stays
-    assert plan_lock.read_lock(tmp_path) == (DECLARED, "")
-    plan_lock.check(tmp_path, DECLARED)
-    for change in (dict(max_seeds=5), dict(max_seeds=20), dict(basis="mean")):
-        wanted = D.Analysis.from_dict({**DECLARED.to_dict(), **change})
-        with pytest.raises(plan_lock.PlanChanged, match="locked at the first look"):
-            plan_lock.check(tmp_path, wanted)
-    plan_lock.lock_path(tmp_path).write_text("{not json")
-    with pytest.raises(plan_lock.PlanChanged, match="not readable"):
-        plan_lock.check(tmp_path, DECLARED)
+    store = RunStore(tmp_path)
+    P.check_wanted(tmp_path, P.read_plan(tmp_path), DECLARED)  # nothing locked yet: anything goes
+    P.write_plan(store, P.Plan(DECLARED, locked=P.now()))
+    assert P.read_plan(tmp_path).analysis == DECLARED
+    P.check_wanted(tmp_path, P.read_plan(tmp_path), DECLARED)
+    for wanted in (D.Analysis.from_dict({**DECLARED.to_dict(), "max_seeds": 20}),
+                   D.Analysis.from_dict({**DECLARED.to_dict(), "basis": "mean"})):
+        with pytest.raises(P.PlanChanged, match="locked at the first look"):
+            P.check_wanted(tmp_path, P.read_plan(tmp_path), wanted)
+    P.lock_path(tmp_path).write_text("{not json")
+    with pytest.raises(P.LockProblem, match="not readable"):
+        P.read_plan(tmp_path)
 
 
 # ---- the sign test and the power statement ----

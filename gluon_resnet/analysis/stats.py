@@ -122,3 +122,36 @@ def format_p(p: float, alpha: float = 0.05) -> str:
         if (float(text) >= alpha) == (p >= alpha):
             break
     return f"p = {text}"
+
+
+@dataclass(frozen=True)
+class Skew:
+    """The sample skewness G1 of some values, its standard error, and the diagnostic's word."""
+
+    n: int
+    g1: float
+    se: float
+
+    @property
+    def skewed(self) -> bool:
+        """|G1| beyond twice its standard error: the textbook rule (Tabachnick & Fidell)."""
+        return bool(self.n >= 3 and abs(self.g1) > 2 * self.se)
+
+    def text(self) -> str:
+        if self.n < 3:
+            return "too few seeds to judge skew"
+        side = "right" if self.g1 > 0 else "left"
+        word = f"skewed to the {side}" if self.skewed else "no clear skew"
+        return f"{word} (G1 {self.g1:+.2f}, twice its se {2 * self.se:.2f})"
+
+
+def skewness(values: Iterable[Optional[float]]) -> Skew:
+    """Adjusted Fisher-Pearson skewness G1 of the finite values and its standard error
+    sqrt(6n(n-1) / ((n-2)(n+1)(n+3))); NaN below 3 values or without spread."""
+    x = finite(values)
+    n = int(x.size)
+    if n < 3 or np.ptp(x) == 0:
+        return Skew(n, NAN, NAN)
+    g1 = float(sps.skew(x, bias=False))
+    se = math.sqrt(6 * n * (n - 1) / ((n - 2) * (n + 1) * (n + 3)))
+    return Skew(n, g1, se)

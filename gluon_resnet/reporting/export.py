@@ -48,10 +48,10 @@ def summary_rows(groups: list[Group], fields: list[str], table: dict[str, dict],
                  decided: list[Decided]) -> list[dict]:
     """The main table's numbers (fractions, not percent), one row per group, and each
     group's verdict against the baseline (empty for the baseline itself)."""
-    verdict = {id(d.other): d.verdict for d in decided}
+    verdict = {d.other.label: d.verdict for d in decided}
     rows = []
     for g in groups:
-        t, v = table[g.label], verdict.get(id(g))
+        t, v = table[g.label], verdict.get(g.label)
         final = t["final_test_acc"]
         mean_reach, reached, _ = t["epochs_to_90"]
         rows.append({"group": g.label, **{f: g.config.get(f) for f in fields},

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from ..records import newest
 from ..store import RunStore
-from ..analysis.groups import group_runs, training_hours
+from ..analysis.groups import training_hours
 from . import paper
 from .tables import folder_kind, md_table, one_run_sentences
-from ..analysis.verdicts import decide_groups, store_analysis
+from ..analysis.plan import PlanChanged
+from ..analysis.verdicts import store_verdicts
 
 
 KINDS = ("better", "worse", "equivalent", "undecided")
@@ -65,8 +66,12 @@ def write_index(results_dir: Path) -> Path:
                          f"{training_hours(records):.1f} hours of training): they chose the "
                          "protocol and are not seeds of it, so they get no verdicts."]
             continue
-        analysis, _ = store_analysis(store)
-        decided = decide_groups(group_runs(records), analysis)
+        try:
+            verdicts = store_verdicts(store, lock=False)
+        except PlanChanged as e:  # that folder's own commands refuse it; the page says why
+            findings += [f"- **[{name}]({link})**: no verdicts: {e}"]
+            continue
+        analysis, decided = verdicts.analysis, verdicts.decided
         findings += [f"- {summary(name, link, done, training_hours(records), analysis, decided)}"]
         findings += [f"  - {d.other.label} against {analysis.baseline}: "
                      f"{d.verdict.sentence(analysis)}" for d in decided]

@@ -11,7 +11,8 @@ from ..analysis import stats
 from ..analysis.groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_runs,
                                has_precise, metric_values, paired_differences, shared_config,
                                training_hours, varying_fields)
-from ..analysis.verdicts import Decided, decide_groups, lock_first_look, store_analysis
+from ..analysis.plan import Plan, PlanChanged
+from ..analysis.verdicts import Decided, Verdicts, analysis_of, store_verdicts
 from ..records import Run, newest
 from ..store import RunStore
 from . import export, paper, plots, reproduce
@@ -227,12 +228,14 @@ def write_report(root: Path) -> Path:
     lines += section_chance(records)
     pilots = folder_kind(exp) == "pilots"
     if any(g.done for g in groups):
-        if not pilots:
-            lock_first_look(store, store_analysis(store)[0], records)
-        analysis, source = store_analysis(store)  # the locked plan from now on
-        decided = [] if pilots else decide_groups(groups, analysis)
+        if pilots:  # pilots chose the protocol: no comparison, no plan, nothing locked
+            analysis, source = analysis_of(exp)
+            verdicts = Verdicts(Plan(analysis), source, [], [])
+        else:
+            verdicts = store_verdicts(store)  # the locked plan, checked, looks replayed
+        analysis, decided = verdicts.analysis, verdicts.decided
         lines += section_main(groups, fields)
-        lines += section_pilots() if pilots else section_verdicts(decided, analysis, source)
+        lines += section_pilots() if pilots else section_verdicts(verdicts)
         lines += section_per_seed(groups, fields, analysis.metric, analysis.baseline)
         lines += section_precise(groups, analysis.metric, precise_count(groups))
         lines += section_descriptive(decided, analysis)
@@ -272,6 +275,8 @@ def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], Non
     try:
         path = write_report(store.root)
         write_index(results_dir)
+    except PlanChanged:  # the folder's lock: the caller says how to go on (exit status 2)
+        raise
     except OSError as e:  # the folder, not the code: say which and why, no traceback
         log(f"report failed (runs are safe on disk): cannot write {e.filename or store.root}: "
             f"{e.strerror or e}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from ..analysis import stats
-from ..analysis.decide import JOINT_RATE
+from ..analysis.decide import JOINT_RATE, MEAN_BASIS_RATES
 from ..analysis.declared import Analysis
 from ..analysis.power import detectable_text
 from ..analysis.groups import Group, metric_values, paired_differences
-from ..analysis.verdicts import Decided
+from ..analysis.verdicts import Decided, Verdicts
 
 
 def fmt(spec: str, scale: float = 1.0) -> Callable[[Optional[float]], str]:
@@ -52,13 +52,29 @@ def _p(p: float) -> str:
 
 VERDICT_HEADER = ["comparison", "seeds", "difference (points)", "simultaneous CI (points)",
                   "p, difference (sequential, Holm)", "p, equivalence (TOST, sequential, Holm)",
-                  "verdict"]
+                  "look (round)", "verdict"]
 
 
-def verdict_rows(decided: list[Decided], analysis: Analysis) -> list[list[str]]:
-    return [[d.other.label, str(v.n), fmt_pts(v.diff), _ci(v.ci_low, v.ci_high),
-             _p(v.p_diff_holm), _p(v.p_equiv_holm), v.sentence(analysis)]
-            for d in decided for v in [d.verdict]]
+def look_cell(d: Decided, analysis: Analysis) -> str:
+    """Which look the row is read at: the one that decided it (final), or the latest."""
+    if d.frozen:
+        return f"{d.look}: decided, final"
+    return f"{d.look} of at most {analysis.max_seeds}"
+
+
+def verdict_rows(decided: list[Decided], analysis: Analysis,
+                 median: Optional[list[Decided]] = None) -> list[list[str]]:
+    """One row per comparison; on the mean basis the verdict says where the median basis
+    (the sensitivity view) disagrees."""
+    rows = []
+    for i, d in enumerate(decided):
+        v, said = d.verdict, d.verdict.sentence(analysis)
+        if median and median[i].verdict.kind != v.kind:
+            said += (f"; on the median basis (sensitivity, not the declared test): "
+                     f"{median[i].verdict.kind}")
+        rows.append([d.other.label, str(v.n), fmt_pts(v.diff), _ci(v.ci_low, v.ci_high),
+                     _p(v.p_diff_holm), _p(v.p_equiv_holm), look_cell(d, analysis), said])
+    return rows
 
 
 def seeds_ahead(d: Decided, metric: str) -> str:
@@ -109,12 +125,15 @@ SEQUENTIAL_NOTE = (
     "mapped through the null distribution of that minimum over every planned look (a "
     "repeated p-value; simulated once, exact for the paired t-test under normality): "
     "alpha is spent over the looks, the p-value never rises as seeds are added, and the plan "
-    "(cap included) is locked at the first look and seeds past the cap are not analysed, so a "
-    "verdict once reached stays. On the median basis the nominal test is the sign test and "
+    "(cap included) is locked at the first finished run and its family of comparisons at the "
+    "first look; seeds past the cap are not analysed, and a comparison's verdict is final at "
+    "the look that reached it (its groups get no more seeds; the looks are replayed from the "
+    "run files, and later looks of other comparisons, which could lower its Holm-adjusted p, "
+    "do not move it). On the median basis the nominal test is the sign test and "
     "the null distribution of the minimum is exact for any distribution of the differences. "
-    "Holm's step-down then corrects over all comparisons, separately "
-    "for the claims of a difference and the claims of equivalence (each kind of claim keeps "
-    "its error rate at alpha). Chosen over a fixed number of seeds because it stops as soon "
+    "Holm's step-down then corrects over the locked family of comparisons, separately "
+    "for the claims of a difference, the claims of equivalence and the claims on collapse "
+    "rates (each kind of claim keeps its error rate at alpha). Chosen over a fixed number of seeds because it stops as soon "
     "as the question is settled; chosen over an alpha split per look (Bonferroni) because "
     "it uses the strong correlation between looks and so loses less power. The interval is "
     "simultaneous over looks and comparisons (Bonferroni over comparisons), so it is wider "
@@ -125,14 +144,16 @@ SEQUENTIAL_NOTE = (
     "difference and for equivalence, whichever needs fewer.")
 
 
-def section_verdicts(decided: list[Decided], analysis: Analysis, source: str) -> list[str]:
+def section_verdicts(v: Verdicts) -> list[str]:
+    decided, analysis = v.decided, v.analysis
     lines = ["## Against the baseline: verdicts", "",
-             f"Declared analysis ({source}): {analysis.describe()}.", ""]
+             f"Declared analysis ({v.source}): {analysis.describe()}.", ""]
     if not decided:
         return lines + [f"No group has a `{analysis.baseline}` counterpart with the same other "
-                        "settings, so there is nothing to compare.", ""]
-    lines += md_table(VERDICT_HEADER, verdict_rows(decided, analysis))
-    lines += ["", SEQUENTIAL_NOTE, "", error_rates(analysis), ""] + section_power(decided, analysis)
+                        "settings, so there is nothing to compare.", ""] + section_outside(v)
+    lines += md_table(VERDICT_HEADER, verdict_rows(decided, analysis, v.median_view))
+    lines += ["", SEQUENTIAL_NOTE, "", error_rates(analysis), ""]
+    lines += section_sensitivity(v) + section_power(decided, analysis)
     lines += ["",
               "Beside the declared test: in how many seeds the variant came out ahead, with "
               "the smallest and largest paired difference (one seed each), the correlation "
@@ -140,18 +161,63 @@ def section_verdicts(decided: list[Decided], analysis: Analysis, source: str) ->
               "order and initial weights) and how much it shrank the standard error, Welch's "
               "unpaired comparison of the same values, and the probability that a variant run "
               "beats a baseline run (Agarwal et al. 2021).", ""]
-    return lines + md_table(BESIDE_HEADER, beside_rows(decided, analysis.metric)) + [""]
+    return (lines + md_table(BESIDE_HEADER, beside_rows(decided, analysis.metric)) + [""]
+            + section_outside(v))
 
 
 def error_rates(analysis: Analysis) -> str:
-    """The error rate of each family of claims and the measured rate of both together."""
+    """The error rate of each family of claims and the measured rate of all together."""
     rate, low, high = JOINT_RATE[analysis.basis]
     return (f"Error rates: the claims of a difference (better/worse) are false at most "
-            f"{analysis.alpha:g} of the time over all comparisons and looks, and so are the "
-            f"claims of equivalence; any false claim of either kind, together, at most "
-            f"{2 * analysis.alpha:g} (their sum), measured {rate:.3f} (95 % CI {low:.3f} to "
-            f"{high:.3f}) on the {analysis.basis} basis in a simulation of two comparisons "
-            "without a difference and two at the margin (`make error-rates`).")
+            f"{analysis.alpha:g} of the time over the family and all looks, and so are the "
+            f"claims of equivalence and the claims on collapse rates; any false claim of the "
+            f"three kinds, together, at most {3 * analysis.alpha:g} (their sum), measured "
+            f"{rate:.3f} (95 % CI {low:.3f} to {high:.3f}) on the {analysis.basis} basis in a "
+            "simulation of the loop (groups stop when decided) with two comparisons without a "
+            "difference, two at the margin and runs that collapse alike on both sides "
+            "(`make error-rates`).")
+
+
+SKEW_HEADER = ["comparison", "seeds", "per-seed differences", "median basis: difference "
+               "(points)", "median basis: simultaneous CI", "median basis: verdict"]
+
+
+def section_sensitivity(v: Verdicts) -> list[str]:
+    """A plan on the mean basis: the same data on the median basis, a skew diagnostic of the
+    per-seed differences, and the mean basis's measured error rates under skew."""
+    if not v.median_view:
+        return []
+    from ..analysis.stats import skewness
+
+    rows = []
+    for d, m in zip(v.decided, v.median_view, strict=True):
+        diffs = list(paired_differences(d.base, d.other, v.analysis.metric).values())
+        rows.append([d.other.label, str(m.verdict.n), skewness(diffs).text(),
+                     fmt_pts(m.verdict.diff), _ci(m.verdict.ci_low, m.verdict.ci_high),
+                     m.verdict.kind + (", final" if m.frozen else "")])
+    (skew, s_lo, s_hi), (fall, f_lo, f_hi) = (MEAN_BASIS_RATES[k] for k in ("skew", "fall"))
+    return ["Sensitivity (the mean is not robust to skew; the verdicts above stay those of the "
+            "declared plan): the same runs, family and looks on the median basis (sign test, "
+            "exact for any distribution), and whether the per-seed differences look skewed "
+            "(sample skewness G1 beyond twice its standard error). Where the two bases "
+            "disagree, the verdict above says so. Measured error rates of this mean-basis "
+            f"procedure (`make error-rates`): false better/worse {skew:.3f} (95 % CI "
+            f"{s_lo:.3f} to {s_hi:.3f}) with mean-zero lognormal per-seed differences, and "
+            f"{fall:.3f} ({f_lo:.3f} to {f_hi:.3f}) with a baseline that falls 3 points in "
+            f"30 % of seeds and no mean difference, against {v.analysis.alpha:g} declared.",
+            ""] + md_table(SKEW_HEADER, rows) + [""]
+
+
+def section_outside(v: Verdicts) -> list[str]:
+    """Comparisons whose groups came after the family was locked: described, not decided."""
+    if not v.outside:
+        return []
+    return ["## Outside the locked family (descriptive, no verdicts)", "",
+            f"These comparisons were not in the folder when its family was locked at the first "
+            f"look ({v.plan.first_look}), so they are not in its Holm correction and get no "
+            "verdict (a new analysis of them belongs in its own folder). Welch's interval and "
+            "uncorrected p, to look at, not to decide on.", ""] + md_table(
+        COMPARISON_HEADER, comparison_rows(v.outside, v.analysis.metric)) + [""]
 
 
 POWER_HEADER = ["comparison", "sd of the paired differences so far (points)",

@@ -13,7 +13,6 @@ from typing import Any, Mapping, Optional, Sequence
 from ..config import RunConfig
 from ..names import pick
 from ..analysis.declared import Analysis
-from ..analysis.groups import METRICS
 
 PROFILES = ("full", "quick", "smoke")
 GRID_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
@@ -66,9 +65,6 @@ class Experiment:
             if analysis.baseline not in orderings:
                 raise ValueError(f"{self.name}: baseline {analysis.baseline!r} is not among "
                                  f"the orderings of profile {profile}: {', '.join(orderings)}")
-            if analysis.metric not in METRICS:
-                raise ValueError(f"{self.name}: unknown primary metric {analysis.metric!r}; "
-                                 f"valid metrics: {', '.join(METRICS)}")
 
     def info(self, profile: str, source: str, analysis: Optional[Analysis] = None) -> dict:
         """What a report needs to know about the experiment (the store's experiment.json): its

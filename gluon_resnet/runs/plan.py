@@ -70,9 +70,9 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float],
     `command` is the --until-decided call that continues this folder."""
     from ..analysis.groups import group_key
     from ..analysis.power import seeds_text
-    from ..analysis.verdicts import decide_store, open_comparisons
+    from ..analysis.verdicts import open_comparisons, store_verdicts
 
-    _, decided = decide_store(store, analysis)
+    decided = store_verdicts(store, analysis).decided
     if not decided:
         print("  seeds needed: no completed baseline and variant pair on disk yet")
         return

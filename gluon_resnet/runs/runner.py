@@ -12,13 +12,14 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..config import RunConfig
 from ..analysis.declared import Analysis
-from ..analysis.plan_lock import PlanChanged, check, read_lock
+from ..analysis import plan as P
+from ..analysis.plan import PlanChanged
 from ..analysis.groups import group_key
 from ..reporting.report import refresh_reports, side_folders
-from ..analysis.verdicts import Decided, decide_store, open_comparisons
+from ..analysis.verdicts import Decided, open_comparisons, settled_groups, store_verdicts
 from ..store import RunStore
 from .executors import Executor, gpu_count
-from .experiment import Experiment, expand
+from .experiment import Experiment, expand, profile_grid
 from .jobs import Tally, make_jobs
 from .plan import list_runs, list_seed_plan, plan
 
@@ -76,6 +77,8 @@ def record_definition(exp: Experiment, profile: str, store: RunStore, source: st
         return
     if analysis is None and isinstance(old.get("analysis"), dict):
         info["analysis"] = old["analysis"]
+    if old.get(P.HASH_KEY):  # the lock's hash, written with the lock (analysis/plan.py)
+        info[P.HASH_KEY] = old[P.HASH_KEY]
     if info != old:
         store.write_experiment(info)
 
@@ -84,13 +87,15 @@ def planned_analysis(exp: Experiment, profile: str, store: RunStore,
                      cap: Optional[int] = None) -> Analysis:
     """The analysis this call decides with: the definition's, at `cap` or else the folder's
     locked cap (else the declared one); PlanChanged where the folder locked another plan."""
-    locked, _ = read_lock(store.root)
+    plan = P.read_plan(store.root)
     declared = exp.analysis_for(profile)
     if cap is not None and cap < declared.min_seeds:
         raise PlanChanged(f"--max-seeds {cap} is below the plan's first look at "
                           f"{declared.min_seeds} seeds: use {declared.min_seeds} or more")
-    wanted = exp.analysis_for(profile, max_seeds=cap or (locked or declared).max_seeds)
-    check(store.root, wanted)
+    if plan is not None:  # the lock against the definition that wrote it, before its cap is used
+        P.check_against_definition(store, plan)
+    wanted = exp.analysis_for(profile, max_seeds=cap or (plan.analysis if plan else declared).max_seeds)
+    P.check_wanted(store.root, plan, wanted)
     return wanted
 
 
@@ -111,8 +116,8 @@ def run_experiment(exp: Experiment, profile: str, runs: list[RunConfig], store: 
                        f"{until_decided} --max-seeds {analysis.max_seeds}")
         return True
     counts = {}
+    planned_analysis(exp, profile, store)  # every command checks the folder's lock first
     if not report_only:
-        planned_analysis(exp, profile, store)
         if fresh or any(p.state != "done" for p in plan(store, runs)):
             record_definition(exp, profile, store, source)  # a call that trains nothing
             # writes nothing tracked: a fresh clone's `make run` leaves its tree clean
@@ -147,50 +152,57 @@ def run_until_decided(exp: Experiment, profile: str, store: RunStore, executor: 
     cap, else the declared one), recorded in experiment.json and locked at the first look."""
     analysis = planned_analysis(exp, profile, store, max_seeds)
     record_definition(exp, profile, store, source, analysis)
-    decided = [] if fresh else decide_store(store, analysis, extras=False)[1]
+    decided = [] if fresh else store_verdicts(store, analysis, extras=False).decided
     failures, max_seeds = 0, analysis.max_seeds
     replayed: list[int] = []  # rounds found whole on disk, not yet said
     # runs another process held in rounds before the first look: no look can be made
     # before min_seeds, so those rounds go on without them; the first look waits for them
     elsewhere: list[RunConfig] = []
-    for seed in range(max_seeds):
+    first = first_seed(exp, profile)
+    for seed in range(first, first + max_seeds):
         grid = expand(exp, profile, axes={**(axes or {}), "seed": (seed,)}, overrides=overrides)
         runs = still_deciding(grid, decided)
-        looks = seed + 1 >= analysis.min_seeds
+        looks = seed - first + 1 >= analysis.min_seeds
         if not fresh and all(p.state == "done" for p in plan(store, runs + (
                 elsewhere if looks else []))):
             replayed.append(seed)  # nothing to train: decided again below, said once
         else:
-            say_replayed(replayed, f"{exp.name}/{profile}", log)
+            say_replayed(replayed, f"{exp.name}/{profile}", log, first)
             replayed = []
             settled = "" if len(runs) == len(grid) else (
                 f", {len(grid) - len(runs)} left out: their comparisons are decided")
-            log(f"{exp.name}/{profile}: round {seed + 1} (seed {seed}, {len(runs)} runs"
+            log(f"{exp.name}/{profile}: round {seed - first + 1} (seed {seed}, {len(runs)} runs"
                 f"{settled}; at most {max_seeds} rounds) -> {store.root}")
             failures += train_round(runs, elsewhere, looks, store, executor,
                                     results_dir=results_dir, data_dir=data_dir, fresh=fresh,
                                     log=log)
         if looks:
             elsewhere = []  # trained, by this call or the other, before this look
-        _, decided = decide_store(store, analysis)
+        decided = store_verdicts(store, analysis).decided
         if not decided and elsewhere:
             continue  # the comparisons' runs are still another process's: nothing to say yet
-        last = not decided or not open_comparisons(decided) or seed + 1 == max_seeds
+        last = not decided or not open_comparisons(decided) or seed - first + 1 == max_seeds
         if replayed and not last:
             continue
-        say_replayed(replayed, f"{exp.name}/{profile}", log)
+        say_replayed(replayed, f"{exp.name}/{profile}", log, first)
         replayed = []
         if not decided:
             log(f"{exp.name}/{profile}: no comparison with {analysis.baseline} can be made "
                 "(no completed baseline and variant with the same other settings): stopping")
             break
-        if log_round(decided, analysis, seed + 1, log):
+        if log_round(decided, analysis, seed - first + 1, log):
             break
     else:
         log(f"{exp.name}/{profile}: stopped at the cap of {max_seeds} seeds with "
             f"{len(open_comparisons(decided))} comparison(s) undecided (see the report)")
     reported = refresh_reports(store, results_dir, log)
     return decided, reported and not failures
+
+
+def first_seed(exp: Experiment, profile: str) -> int:
+    """The seed of --until-decided's first round: the profile grid's first seed (0 for every
+    study but a confirmatory one, which must not reuse the seeds of the study it confirms)."""
+    return min(profile_grid(exp, profile).get("seed", (0,)))
 
 
 def train_round(runs: list[RunConfig], elsewhere: list[RunConfig], looks: bool,
@@ -209,22 +221,23 @@ def train_round(runs: list[RunConfig], elsewhere: list[RunConfig], looks: bool,
     return failed
 
 
-def say_replayed(seeds: list[int], name: str, log: Callable[[str], None]) -> None:
+def say_replayed(seeds: list[int], name: str, log: Callable[[str], None], first: int = 0) -> None:
     """One line for rounds whose runs were all on disk (a rerun replays them silently)."""
     if not seeds:
         return
-    rounds = (f"round {seeds[0] + 1} (seed {seeds[0]})" if len(seeds) == 1 else
-              f"rounds {seeds[0] + 1}-{seeds[-1] + 1} (seeds {seeds[0]}-{seeds[-1]})")
+    a, b = seeds[0] - first + 1, seeds[-1] - first + 1
+    rounds = (f"round {a} (seed {seeds[0]})" if len(seeds) == 1 else
+              f"rounds {a}-{b} (seeds {seeds[0]}-{seeds[-1]})")
     log(f"{name}: {rounds} already on disk: nothing to train")
 
 
 def still_deciding(runs: list[RunConfig], decided: list[Decided]) -> list[RunConfig]:
     """The runs that can still change a verdict. A group that takes part only in decided
-    comparisons gets no more seeds: a repeated p-value can only fall as looks are added, so
-    its verdict is final (the sequential design allows stopping each comparison at its own
-    first decision), and the compute goes to the open ones."""
-    still = {group_key(g.config) for d in open_comparisons(decided) for g in (d.base, d.other)}
-    settled = {group_key(g.config) for d in decided for g in (d.base, d.other)} - still
+    comparisons gets no more seeds: its verdict is final at the look that reached it
+    (verdicts.replay; the sequential design allows stopping each comparison at its own first
+    decision), and the compute goes to the open ones."""
+    settled = settled_groups([(group_key(d.base.config), group_key(d.other.config))
+                              for d in decided], [d.verdict.kind for d in decided])
     return [cfg for cfg in runs if group_key(cfg.to_dict()) not in settled]
 
 
