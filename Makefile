@@ -57,9 +57,10 @@ bench: setup
 # The verdict procedure's error rates and power, measured by simulating the whole
 # --until-decided loop (the figures quoted in docs/statistics.md).
 error-rates: setup-dev
-	$(BIN)/python -m pytest tests/test_decide.py tests/test_collapse.py -q -s -p no:cacheprovider \
+	$(BIN)/python -m pytest tests/test_decide.py tests/test_collapse.py tests/test_locked_plan.py -q -s -p no:cacheprovider \
 	    -k "false_positives or unequal_spreads or at_the_margin or found_equivalent or found_better \
-	        or collapsing_arm or symmetric_collapses or skewed or joint or detectable"
+	        or collapsing_arm or symmetric_collapses or skewed or joint or detectable \
+	        or skew_and_falls or final_through"
 
 report: setup
 	$(BIN)/python run_all.py --report-only $(ARGS)

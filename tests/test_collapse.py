@@ -15,6 +15,7 @@ from gluon_resnet.analysis import collapse as C
 from gluon_resnet.analysis import decide as D
 from gluon_resnet.analysis import plan as P, power, signtest
 from gluon_resnet.store import RunStore
+import simloop
 
 ALPHA, MARGIN, CAP = 0.05, 0.005, 10
 DECLARED = D.Analysis(metric="last3_precise_test_acc", margin=MARGIN, max_seeds=CAP,
@@ -35,16 +36,10 @@ def _wilson(k: int, n: int) -> str:
 
 
 def _until_decided(values: np.ndarray, analysis: D.Analysis) -> list[list[D.Verdict]]:
-    """values: groups x seeds (group 0 the baseline); the verdicts at every look taken."""
-    looks = []
-    for n in range(analysis.min_seeds, analysis.max_seeds + 1):
-        base = dict(enumerate(values[0, :n].tolist()))
-        variants = {f"v{j}": dict(enumerate(values[j, :n].tolist()))
-                    for j in range(1, len(values))}
-        looks.append(D.decide(base, variants, analysis, extras=False))
-        if all(v.kind != "undecided" for v in looks[-1]):
-            break
-    return looks
+    """values: groups x seeds (group 0 the baseline of every other); the printed verdicts at
+    every look the real loop takes (groups stop when their comparisons are decided)."""
+    run = simloop.until_decided(values, [(0, j) for j in range(1, len(values))], analysis)
+    return [printed for printed, _ in run]
 
 
 def _experiments(n_exp: int, seed: int, variants: int, draw) -> list[np.ndarray]:
@@ -126,26 +121,60 @@ def test_skewed_differences_hold_alpha_on_the_median_basis_not_the_mean():
 
 
 @pytest.mark.slow
-def test_joint_error_rate_of_both_families():
-    """Two variants with no difference and two at the margin (half +, half -): any false
-    claim of either family (better/worse for the first two, equivalent for the others)."""
+def test_joint_error_rate_of_the_three_families():
+    """Two variants with no difference and two at the margin (half +, half -), every run
+    collapsing alike (10 %) on both sides: any false claim of the three families (better/
+    worse for the first two, equivalent for the others, a collapse-rate claim for any),
+    through the loop."""
     n_exp = 600
 
     def draw(rng, shape):
-        v = _runs(rng, shape)
+        v = _runs(rng, shape, collapse_rate=(0.1, 0.1))
         v[3] += MARGIN * rng.choice([-1, 1])
         v[4] += MARGIN * rng.choice([-1, 1])
         return v
     for basis in ("median", "mean"):
-        an = D.Analysis(margin=MARGIN, max_seeds=CAP, basis=basis)
+        an = D.Analysis.from_dict({**DECLARED.to_dict(), "basis": basis})
         runs = [_until_decided(v, an) for v in _experiments(n_exp, 4, 4, draw)]
         false = sum(any(look[i].kind in ("better", "worse") for look in r for i in (0, 1))
                     or any(look[i].kind == "equivalent" or look[i].within_margin
-                           for look in r for i in (2, 3)) for r in runs)
-        print(f"joint (any false claim of either family, {basis} basis): {_wilson(false, n_exp)}")
+                           for look in r for i in (2, 3))
+                    or any(v.p_collapse_holm < ALPHA for look in r for v in look) for r in runs)
+        print(f"joint (any false claim of the three families, {basis} basis): "
+              f"{_wilson(false, n_exp)}")
         assert _wilson(false, n_exp) == "{:.3f} [{:.3f}, {:.3f}]".format(*D.JOINT_RATE[basis]), (
             "the reports quote decide.JOINT_RATE: update it to this run's numbers")
-        assert false / n_exp <= _bound(2 * ALPHA, n_exp)  # the union bound of the two families
+        assert false / n_exp <= _bound(3 * ALPHA, n_exp)  # the union bound of the three
+
+
+def _fall_mixture(rng, shape):
+    """The baseline falls 3 points in 30 % of seeds (as conv_bn_relu-110 did inside its
+    warm-up in 3 of 10); the variant is shifted so that the mean difference is 0."""
+    values = 0.9 + rng.normal(0, 0.003, shape[1]) + rng.normal(0, 0.0025, shape)
+    values[0] -= 0.03 * (rng.random(shape[1]) < 0.3)
+    values[1] -= 0.03 * 0.3
+    return values
+
+
+@pytest.mark.slow
+def test_the_mean_basis_under_skew_and_falls_quotes_its_measured_rates():
+    """The audit's scenarios for the mean basis, through the loop: mean-zero lognormal
+    per-seed differences, and a baseline that falls in 30 % of seeds (mean difference 0).
+    The mean basis is not robust there (the audit: 0.143 and 0.231 against 0.05), which is
+    why new studies declare the median and a mean-basis report quotes these rates
+    (decide.MEAN_BASIS_RATES, checked here) beside its median-basis sensitivity lines."""
+    n_exp = 800
+    mean_an = D.Analysis(margin=MARGIN, max_seeds=CAP)
+    centre = np.array([[0], [0.003 * (math.e ** 0.5 - 1)]])
+    skew = _false_accuracy_claims([_until_decided(v - centre, mean_an)
+                                   for v in _experiments(n_exp, 3, 1, _lognormal)])
+    fall = _false_accuracy_claims([_until_decided(v, mean_an)
+                                   for v in _experiments(n_exp, 8, 1, _fall_mixture)])
+    print(f"mean basis: false better/worse with lognormal differences {_wilson(skew, n_exp)}, "
+          f"with a falling baseline {_wilson(fall, n_exp)}")
+    assert _wilson(skew, n_exp) == "{:.3f} [{:.3f}, {:.3f}]".format(*D.MEAN_BASIS_RATES["skew"])
+    assert _wilson(fall, n_exp) == "{:.3f} [{:.3f}, {:.3f}]".format(*D.MEAN_BASIS_RATES["fall"])
+    assert fall / n_exp > _bound(ALPHA, n_exp)  # not robust: what the report warns of
 
 
 @pytest.mark.slow
@@ -204,25 +233,72 @@ def test_median_interval_covers():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("basis", ["mean", "median"])
-def test_detectable_difference_is_found_with_the_declared_power(basis):
-    """At the printed detectable difference, one last look at the cap (the plan's level)
-    rejects in about 80 % of experiments (the earlier looks only add to it)."""
-    an = D.Analysis(max_seeds=CAP, basis=basis)
-    delta = power.detectable(an, 1.0, 1)
+@pytest.mark.parametrize("basis, sd", [("mean", 0.003), ("median", 0.003), ("median", 0.01)])
+def test_detectable_difference_is_found_with_the_declared_power(basis, sd):
+    """At the printed detectable difference the real loop (its looks, and its early stops
+    when equivalence is shown first) finds the difference in at least 80 % of experiments.
+    The audit's case: median basis, sd 0.30 points, margin 0.5: the figure computed from one
+    last look at the cap was ±0.42 points, found in only 0.763 [0.741, 0.784] of them."""
+    an = D.Analysis(max_seeds=CAP, basis=basis, margin=MARGIN)
+    delta = power.detectable(an, sd, 1)
     rng = np.random.default_rng(9)
-    d = rng.normal(delta, 1.0, (20_000, CAP))
-    if basis == "mean":
-        t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(CAP))
-        p = 2 * stats.t.sf(abs(t), CAP - 1)
-        q = D.nominal_level("paired", 3, CAP, ALPHA)
-    else:
-        p = signtest._p_two_sided((d > 0).sum(1), np.full(len(d), CAP))
-        q = signtest.nominal_level("two_sided", 3, CAP, ALPHA)
-    found = float(np.mean(p <= q))
-    print(f"{basis}: detectable {delta:.2f} sd; found at the cap's level in {found:.3f}")
-    assert 0.77 <= found <= 0.9
+    n_exp = 1000
+    found = 0
+    for _ in range(n_exp):
+        values = np.full((2, CAP), 0.9)
+        values[1] += delta + rng.normal(0, sd, CAP)
+        found += any(v.kind in ("better", "worse") for look in _until_decided(values, an)
+                     for v in look)
+    print(f"{basis}, sd {100 * sd:.2f} points: detectable ±{100 * delta:.2f} points; the loop "
+          f"found it in {_wilson(found, n_exp)}")
+    assert found / n_exp >= an.power - 3 * math.sqrt(an.power * (1 - an.power) / n_exp)
     assert power.detectable(D.Analysis(max_seeds=3, basis="median"), 1.0, 6) is None
+
+
+def test_a_zero_median_is_a_tie_not_a_direction():
+    """The audit's case (cap 30): sixteen zero differences, then fourteen of +1 point. The
+    signs differ from chance but the median at the deciding look is 0: it was printed
+    "worse by 0.00 points"; now no direction is claimed."""
+    an = D.Analysis(max_seeds=30, basis="median", margin=MARGIN)
+    base = {s: 0.9 for s in range(30)}
+    (v,) = D.decide(base, {"x": {s: 0.9 + (0.01 if s >= 16 else 0.0) for s in range(30)}}, an)
+    assert v.kind not in ("better", "worse") and v.p_diff_holm < ALPHA  # the signs did differ
+    assert "worse" not in v.sentence(an) and "better" not in v.sentence(an)
+    assert v.kind == "equivalent"  # shown at look 16, when all 16 differences were 0
+    (v,) = D.decide(base, {"x": {s: 0.9 + (0.01 if s >= 10 else 0.0) for s in range(30)}}, an)
+    assert v.kind == "better"  # with a positive median the direction is claimed
+
+
+def test_the_collapse_claim_uses_its_smallest_p_over_the_looks():
+    """The audit's case: a claim on collapse rates at one look (p 0.043) vanished at the
+    next (0.223) when a later seed went the other way; its p is now the repeated p of the
+    smallest nominal p over the looks, so it never rises."""
+    an = D.Analysis.from_dict({**DECLARED.to_dict(), "max_seeds": 30})
+    base, var = {}, {}
+    rng = np.random.default_rng(12)
+    p_seen = []
+    for s in range(30):
+        base[s] = 0.1 if s in (8, 9, 11) else 0.9 + rng.normal(0, 0.003)
+        var[s] = 0.1 if s < 8 else 0.9 + rng.normal(0, 0.003)
+        if s >= 2:
+            (v,) = D.decide(base, {"x": var}, an, extras=False)
+            p_seen.append(v.p_collapse_holm)
+    assert min(p_seen) < ALPHA  # 8 of 8 discordant seeds were the variant's
+    assert all(b <= a + 1e-12 for a, b in zip(p_seen, p_seen[1:]))  # never rises
+    current = C.p_over_looks(C.count(base, var, 0.2).p_exact(), 30)
+    assert current > ALPHA  # the current counts alone (what the code used) lost the claim
+
+
+def test_an_unpaired_design_applies_the_collapse_rule():
+    """A run below collapse_below in an unpaired design is a collapse (left out, counted),
+    not a low accuracy averaged in: the rule was applied to paired designs only."""
+    an = D.Analysis(paired=False, collapse_below=0.2, margin=MARGIN)
+    base = {s: 0.9 + 0.001 * s for s in range(6)}
+    var = {**{s: 0.9 + 0.001 * s for s in range(5)}, 5: 0.15}
+    (v,) = D.decide(base, {"x": var}, an)
+    assert v.collapses.variant == 1 and v.n == 5
+    assert abs(v.diff) < 0.01  # the 0.15 run is not in the mean
+    assert "collapsed runs: baseline 0 of 6, variant 1 of" in v.sentence(an)
 
 
 def test_seed_figures_beyond_the_planning_range_say_more_than():

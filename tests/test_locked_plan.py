@@ -92,7 +92,7 @@ def test_runs_of_another_setting_stay_outside_the_locked_family(tmp_path):
     z = np.random.default_rng(11).standard_normal(10)
     for shift in np.linspace(0.0, 0.01, 201):  # a 10-seed difference whose Holm p is in (0.025, 0.05)
         d = shift + 0.006 * z
-        (v,) = decide_pairs([("x", dict(enumerate([0.0] * 10)), dict(enumerate(d)))],
+        (v,) = decide_pairs([("x", dict(enumerate([0.8] * 10)), dict(enumerate(0.8 + d)))],
                             EXPERIMENTS["orderings"].analysis_for("smoke"), extras=False)
         if v.kind == "better" and 0.025 < v.p_diff_holm < 0.05:
             break

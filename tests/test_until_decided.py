@@ -357,3 +357,66 @@ def test_a_definition_from_newer_code_is_not_rewritten_by_older_code(tmp_path):
     record_definition(exp, "smoke", store, "orderings")
     assert json.loads(store.experiment_path.read_text()) == info
 
+
+
+def _edited_copy(capped, tmp_path, edit) -> tuple:
+    """A copy of the capped folder (results, store) after `edit(store)`."""
+    results, store, _ = capped
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    store = RunStore(copy / "orderings" / "smoke")
+    edit(store)
+    return copy, store
+
+
+def _lock_edit(**changes):
+    def edit(store):
+        path = store.root / "analysis.lock.json"
+        lock = json.loads(path.read_text())
+        for key, value in changes.items():
+            if value is None:
+                del lock["analysis"][key]
+            else:
+                lock["analysis"][key] = value
+        path.write_text(json.dumps(lock))
+    return edit
+
+
+def _unlinked(name):
+    return lambda store: (store.root / name).unlink()
+
+
+def _damaged_and_redeclared(store):
+    """The audit's case: the lock damaged, experiment.json edited to alpha 0.5, margin 5
+    points and a cap of 4 (which --report-only used, saying "locked at the first look")."""
+    (store.root / "analysis.lock.json").write_text("{not json")
+    info = json.loads(store.experiment_path.read_text())
+    info["analysis"].update(alpha=0.5, margin=0.05, max_seeds=4)
+    store.experiment_path.write_text(json.dumps(info))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edit, said", [
+    (_lock_edit(max_seeds=10), "field analysis.max_seeds differs"),
+    (_lock_edit(margin=0.05), "field analysis.margin differs"),
+    (_lock_edit(collapse="chance"), "field analysis.collapse differs"),
+    (_lock_edit(margin=None), "field analysis.margin is missing"),
+    (_lock_edit(metric="final_acc"), "unknown primary metric 'final_acc'"),
+    (_unlinked("analysis.lock.json"), "is missing, though experiment.json records"),
+    (_damaged_and_redeclared, "not readable JSON"),
+], ids=["cap", "margin", "collapse", "key-removed", "unknown-metric", "deleted", "damaged"])
+def test_a_lock_that_was_edited_or_lost_is_refused_by_every_command(capped, tmp_path,
+                                                                    cli_in_process, edit, said):
+    """Every command (--report-only too) checks the folder's lock against the definition that
+    wrote it and its runs: exit 2, one line naming the file and the field and how to go on,
+    nothing written. Before, an edited cap or margin was trusted with exit 0, a lock without
+    its keys became the default plan, an unknown metric gave a traceback, and a deleted lock
+    was written afresh at whatever cap the call asked for."""
+    results, store = _edited_copy(capped, tmp_path, edit)
+    before = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
+    for extra in (["--report-only"], ["--list"], ["--until-decided", "--max-seeds", "3"]):
+        status, _, err = cli_in_process("--results-dir", str(results), "--profile", "smoke",
+                                        "--orderings", PAIR, *extra)
+        assert status == 2 and said in err and "analysis.lock.json" in err, (extra, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == before
