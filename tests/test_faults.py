@@ -188,14 +188,22 @@ def smoke(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_copied_record_is_quarantined_and_the_run_redone(smoke):
+def test_copied_or_edited_records_are_quarantined_and_the_runs_redone(smoke):
+    """A record copied over another run's file, and one whose last test accuracy was edited
+    to 1.5 (issue 41): training moves both to corrupt/ and trains both runs again."""
     results, store = smoke
     a, b = sorted(store.runs_dir.glob("*.json"))
+    trained = comparable(read_record(a))
     shutil.copy(a, b)
+    edited = json.loads(a.read_text())
+    edited["epochs"][-1]["test_acc"] = 1.5
+    a.write_text(json.dumps(edited))
     proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv", results=results)
     assert proc.returncode == 0 and "corrupted run file" in proc.stdout and b.stem in proc.stdout
-    assert read_record(b)["run_id"] == b.stem
-    assert list((store.root / "corrupt").glob(f"{b.stem}.*.json"))
+    assert f"{a.stem}.json: epoch 2's test_acc is 1.5, must be in [0, 1]" in proc.stdout
+    assert read_record(b)["run_id"] == b.stem and comparable(read_record(a)) == trained
+    for path in (a, b):
+        assert list((store.root / "corrupt").glob(f"{path.stem}.*.json"))
 
 
 @pytest.mark.slow

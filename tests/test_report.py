@@ -35,9 +35,9 @@ def run_id(ordering: str, seed: int, arch: str = "d2l18") -> str:
 
 
 def epoch(i: int, rng: np.random.Generator, base: float) -> dict:
-    acc = float(min(0.99, base - 0.06 * (EPOCHS - i) + rng.normal(0, 0.01)))
+    acc = float(min(0.99, max(0.0, base - 0.06 * (EPOCHS - i) + rng.normal(0, 0.01))))
     return {"epoch": i, "train_loss": float(1.2 / i + rng.uniform(0, 0.05)),
-            "train_acc": acc + 0.02, "test_loss": float(0.5 + rng.uniform(0, 0.1)),
+            "train_acc": min(1.0, acc + 0.02), "test_loss": float(0.5 + rng.uniform(0, 0.1)),
             "test_acc": acc, "lr": 0.05, "seconds": float(rng.uniform(2, 3)),
             "images_per_sec": float(rng.uniform(80, 120)),
             "grad_norm": {p: float(rng.uniform(0.1, 2)) for p in PARTS},

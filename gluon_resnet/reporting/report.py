@@ -13,7 +13,7 @@ from ..analysis.groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_ru
                                training_hours, varying_fields)
 from ..analysis.verdicts import Decided, decide_groups, lock_first_look, store_analysis
 from ..records import Run, newest
-from ..store import RunStore
+from ..store import LEFT_OUT, RunStore
 from . import export, paper, plots, reproduce
 from .per_seed import section_per_seed
 from .precise import precise_count, section_precise
@@ -280,4 +280,6 @@ def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], Non
         log("report failed (runs are safe on disk):\n" + traceback.format_exc())
         return False
     log(f"report: {path}")
+    for problem in store.problems():
+        log(f"{problem}; {LEFT_OUT}")
     return True
