@@ -171,7 +171,7 @@ def test_another_runs_record_copied_over_a_file_is_refused(tmp_path):
     store = RunStore(tmp_path / "e" / "p")
     a, b = CFG, CFG.replace(seed=1)
     record = {"schema_version": 1, "run_id": a.run_id, "config": a.to_dict(),
-              "status": "completed", "epochs": []}
+              "status": "running", "epochs": []}
     store.write(record)
     shutil.copy(store.record_path(a.run_id), store.record_path(b.run_id))
     with pytest.raises(CorruptRecord, match="copied over it"):
