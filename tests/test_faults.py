@@ -23,7 +23,7 @@ from gluon_resnet.records import CorruptRecord
 from gluon_resnet.runs.executors.faults import HANG_ENV
 from gluon_resnet.store import RunStore, read_record
 
-from conftest import comparable
+from conftest import comparable, mount
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = RunConfig(width=0.0625, size=32, batch_size=64, epochs=3)
@@ -249,21 +249,14 @@ def test_results_dir_naming_a_file(tmp_path, cli_in_process):
         assert status == 2 and "is a file, not a folder" in err
 
 
-def _mount(args: list[str]) -> None:
-    done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount here ({done.stderr.strip() or 'not permitted'}): this case "
-                    "needs a tmpfs or a read-only bind mount")
-
-
 @pytest.fixture
 def read_only(tmp_path):
     src, dst = tmp_path / "src", tmp_path / "ro"
     src.mkdir()
     dst.mkdir()
-    _mount(["--bind", str(src), str(dst)])
+    mount(["--bind", str(src), str(dst)])
     try:
-        _mount(["-o", "remount,ro,bind", str(dst)])
+        mount(["-o", "remount,ro,bind", str(dst)])
         yield src, dst
     finally:
         subprocess.run(["umount", str(dst)], capture_output=True)
@@ -287,7 +280,7 @@ def test_read_only_results_folder(read_only, smoke):
 def test_full_disk_says_so_and_the_run_resumes_after_space_is_freed(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
-    _mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)])
+    mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)])
     try:
         (disk / "filler").write_bytes(b"\0" * 3_900_000)
         proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv,relu_preact",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..analysis import stats
+from ..atomic import write_text_atomic
 from ..analysis.groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_runs,
                                has_precise, metric_values, paired_differences, shared_config,
                                training_hours, varying_fields)
@@ -253,7 +254,7 @@ def write_report(root: Path) -> Path:
     if records:
         export.write_csv(export.run_rows(records), root / "runs.csv")
     path = root / "report.md"
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
 
 
@@ -271,7 +272,7 @@ def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], Non
 
     try:
         path = write_report(store.root)
-        write_index(results_dir)
+        write_index(results_dir, log)
     except OSError as e:  # the folder, not the code: say which and why, no traceback
         log(f"report failed (runs are safe on disk): cannot write {e.filename or store.root}: "
             f"{e.strerror or e}")
