@@ -1,6 +1,7 @@
 """Writing a file so that a reader, or a crash at any moment, sees the old file or the new
-one, never half of one. The one writer that run records, checkpoints and the data
-verification cache all use."""
+one, never half of one. The one writer that every file the project generates goes through:
+run records, checkpoints, the data verification cache, the analysis lock, reports, CSVs,
+figures and the findings page."""
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,19 @@ from typing import Any, Callable
 
 def write_atomic(path: Path | str, save: Callable[[str], None]) -> None:
     """Let `save` write a temporary file beside `path`, flush it to disk, then rename it over
-    `path` (a rename within one folder is atomic on POSIX file systems)."""
+    `path` (a rename within one folder is atomic on POSIX file systems). An OSError names
+    `path`, not the temporary file: the file a user knows (the disk full, the folder
+    read-only), whose previous content is still there."""
     path = Path(path)
+    try:
+        _write(path, save)
+    except OSError as e:
+        if e.filename == str(path):
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+
+
+def _write(path: Path, save: Callable[[str], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -53,6 +65,14 @@ def write_json_atomic(path: Path | str, obj: Any) -> None:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=1, sort_keys=False)
             f.write("\n")
+    write_atomic(path, save)
+
+
+def write_text_atomic(path: Path | str, text: str) -> None:
+    """`text` as the file's content, atomically (see write_atomic)."""
+    def save(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
     write_atomic(path, save)
 
 

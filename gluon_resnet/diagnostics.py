@@ -95,7 +95,10 @@ def environment(ctx: list) -> dict:
 
 # Widest first: MXNet's CPU kernels differ by these, so two machines that both say "AMD EPYC"
 # can train one config to different numbers (docs/DESIGN.md section 7).
-CPU_ISAS = ("avx512f", "avx2", "avx", "sse4_2")
+CPU_ISAS = ("avx512f", "avx2", "avx", "sse4_2", "sse4_1")
+# oneDNN's cap on the instructions it uses (DNNL_MAX_CPU_ISA, MKLDNN_MAX_CPU_ISA before it):
+# its values' prefixes, widest first, as CPU_ISAS names them
+ISA_CAPS = (("AVX512", "avx512f"), ("AVX2", "avx2"), ("AVX", "avx"), ("SSE41", "sse4_1"))
 
 
 def _cpuinfo(field: str) -> Optional[str]:
@@ -114,11 +117,23 @@ def _cpu_name() -> str:
 
 
 def _cpu_isa() -> str:
-    """The widest vector instructions of CPU_ISAS the CPU offers ("other" if none)."""
+    """The widest vector instructions of CPU_ISAS that oneDNN runs with: those the CPU offers
+    ("other" if none), or the narrower that DNNL_MAX_CPU_ISA or MKLDNN_MAX_CPU_ISA allow."""
     flags = _cpuinfo("flags")
     if flags is None:
         return platform.machine() or "unknown"
-    return next((isa for isa in CPU_ISAS if isa in flags.split()), "other")
+    offered = next((isa for isa in CPU_ISAS if isa in flags.split()), "other")
+    caps = [_isa_cap(os.environ.get(name, "")) for name in ("DNNL_MAX_CPU_ISA",
+                                                             "MKLDNN_MAX_CPU_ISA")]
+    return max([offered, *filter(None, caps)],
+               key=lambda isa: CPU_ISAS.index(isa) if isa in CPU_ISAS else -1)
+
+
+def _isa_cap(value: str) -> Optional[str]:
+    """The CPU_ISAS name of a oneDNN cap ("AVX2", "avx512_core", ...); None for none (ALL,
+    unset, a value oneDNN does not know)."""
+    value = value.strip().upper()
+    return next((isa for prefix, isa in ISA_CAPS if value.startswith(prefix)), None)
 
 
 def _gpu_name(index: int) -> str:

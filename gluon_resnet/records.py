@@ -25,11 +25,14 @@ import dataclasses
 import datetime
 import functools
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from .config import RunConfig
+from .rules import Range
 
 SCHEMA_VERSION = 1
 STATUSES = ("running", "completed", "diverged", "failed", "interrupted")
@@ -93,9 +96,10 @@ class Epoch:
     precise_test_acc: Optional[float] = None
     precise_seconds: Optional[float] = None
     clipped_steps: Optional[int] = None  # steps whose gradient clip_norm scaled down
-    grad_norm: Optional[dict[str, float]] = None  # per network part (diagnostics)
-    act_mean: Optional[dict[str, float]] = None
-    act_std: Optional[dict[str, float]] = None
+    # per network part (diagnostics); None where not finite
+    grad_norm: Optional[dict[str, Optional[float]]] = None
+    act_mean: Optional[dict[str, Optional[float]]] = None
+    act_std: Optional[dict[str, Optional[float]]] = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this code does not know
     layout: tuple[str, ...] = field(default=(), compare=False, repr=False)  # the keys' order
 
@@ -334,4 +338,85 @@ def check(record: object, path: Path | str) -> RunConfig:
         raise CorruptRecord(f"{path}: holds the record of run {record['run_id']!r} whose config "
                             f"is run {cfg.run_id!r}, in the file of run {Path(path).stem!r} "
                             "(copied over it?)")
+    check_values(record, cfg, path)
     return cfg
+
+
+# What each recorded number may be; the types are the Epoch and Run fields'. A value outside
+# would move a verdict (an accuracy of 1.5) and is none that training writes.
+_ACC, _NON_NEGATIVE = Range(0, 1, high_open=False), Range(0)
+VALUE_RANGES = {"epoch": Range(1), "train_acc": _ACC, "test_acc": _ACC, "precise_test_acc": _ACC,
+                **dict.fromkeys(("train_loss", "test_loss", "precise_test_loss", "lr", "seconds",
+                                 "images_per_sec", "train_seconds", "precise_seconds",
+                                 "clipped_steps", "params", "wall_seconds"), _NON_NEGATIVE)}
+LOSSES = ("train_loss", "test_loss")  # None: not finite, so the run diverged in that epoch
+_TYPE_NAMES = {float: "a number", int: "an integer", str: "a string", dict: "an object",
+               type(None): "null", Any: "any value"}
+
+
+def check_values(record: dict, cfg: RunConfig, path: Path | str) -> None:
+    """Every value of a record (that passed the structure checks of `check`) of its field's
+    type and within VALUE_RANGES, and its epochs as many as its config and status allow: a
+    completed run has all, a diverged one ends on the epoch whose loss was not finite, the
+    others have at most all. CorruptRecord names the value."""
+    status, epochs = record["status"], record["epochs"]
+    for key, value in record.items():
+        _check_value(Run, key, value, f"{path}: {key}")
+    for ep in epochs:
+        for key, value in ep.items():
+            _check_value(Epoch, key, value, f"{path}: epoch {ep['epoch']}'s {key}")
+    diverged = [ep["epoch"] for ep in epochs if any(ep[k] is None for k in LOSSES)]
+    if diverged != ([len(epochs)] if status == "diverged" else []):
+        raise CorruptRecord(f"{path}: a {status} run with a non-finite (null) loss in epochs "
+                            f"{diverged or 'none'}: only a diverged run has one, in its last")
+    if len(epochs) > cfg.epochs or (status == "completed" and len(epochs) != cfg.epochs):
+        raise CorruptRecord(f"{path}: a {status} run with {len(epochs)} epochs, its config "
+                            f"trains {cfg.epochs}")
+
+
+def _check_value(cls: type, key: str, value: Any, what: str) -> None:
+    """CorruptRecord unless `value` is of the type `cls` declares for `key` (untyped keys and
+    the nested config and epochs are checked elsewhere), finite and within VALUE_RANGES."""
+    hint = _hints(cls).get(key)
+    if hint is None or key in ("config", "epochs"):
+        return
+    if not _of_type(value, hint):
+        raise CorruptRecord(f"{what} is {value!r}, not {_type_text(hint)}")
+    numbers = value.values() if isinstance(value, dict) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+        raise CorruptRecord(f"{what} is {value!r}, not a finite number")
+    rule = VALUE_RANGES.get(key)
+    if rule is not None and value is not None and not rule.holds(value):
+        raise CorruptRecord(f"{what} is {value!r}, must be {rule.text()}")
+
+
+def _type_text(hint: Any) -> str:
+    """A declared type in words: 'a number or null', 'an object whose values are each ...'."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Union:
+        return " or ".join(_type_text(a) for a in args)
+    if origin is dict:
+        inner = _type_text(args[1])
+        return f"an object whose values are each {f'({inner})' if ' or ' in inner else inner}"
+    return _TYPE_NAMES.get(hint, str(hint))
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _of_type(value: Any, hint: Any) -> bool:
+    """`value` (read from JSON) is of the declared type `hint`: an int is a float too, a bool
+    is neither."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Union:
+        return any(_of_type(value, a) for a in args)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _of_type(k, args[0]) and _of_type(v, args[1]) for k, v in value.items())
+    if hint is Any:
+        return True
+    if isinstance(value, bool):
+        return hint is bool
+    return isinstance(value, (int, float) if hint is float else hint)

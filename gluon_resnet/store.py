@@ -31,6 +31,12 @@ from .records import CorruptRecord, Run, as_json, read_run
 from .records import read as read_record
 
 
+# What becomes of a run file that cannot be read or fails the record's checks (records.check):
+# said wherever one is found (the report, --list, each report rebuild).
+LEFT_OUT = ("left out of every verdict; the next training call whose grid holds the run moves "
+            "the file to corrupt/ and trains the run again from epoch 1")
+
+
 class RunLocked(RuntimeError):
     """Another process holds the run's lock."""
 

@@ -41,6 +41,26 @@ def comparable(record: Any) -> dict:
     return out
 
 
+def mount(args: list[str]) -> None:
+    """`mount args`, or skip the test where this machine does not let it mount."""
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount here ({done.stderr.strip() or 'not permitted'}): this case "
+                    "needs a tmpfs or a read-only bind mount")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs (a disk a test can fill), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)])
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist():
     """All 70,000 real images (found as a user's run would find them): a FashionMNIST."""

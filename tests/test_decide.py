@@ -444,6 +444,7 @@ def test_pairing_shows_in_correlation_and_se_ratio():
     (dict(alpha=0.0), "alpha"), (dict(alpha=1.5), "alpha"), (dict(margin=-0.01), "margin"),
     (dict(min_seeds=1), "min_seeds"), (dict(min_seeds=5, max_seeds=4), "min_seeds"),
     (dict(power=1.0), "power"), (dict(alpha=float("nan")), "alpha"),
+    (dict(margin=float("inf")), "margin must be a finite number, got inf"),
 ])
 def test_analysis_validation(bad, message):
     with pytest.raises(ValueError, match=message):

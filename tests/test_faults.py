@@ -23,7 +23,7 @@ from gluon_resnet.records import CorruptRecord
 from gluon_resnet.runs.executors.faults import HANG_ENV
 from gluon_resnet.store import RunStore, read_record
 
-from conftest import comparable
+from conftest import comparable, mount
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = RunConfig(width=0.0625, size=32, batch_size=64, epochs=3)
@@ -171,7 +171,7 @@ def test_another_runs_record_copied_over_a_file_is_refused(tmp_path):
     store = RunStore(tmp_path / "e" / "p")
     a, b = CFG, CFG.replace(seed=1)
     record = {"schema_version": 1, "run_id": a.run_id, "config": a.to_dict(),
-              "status": "completed", "epochs": []}
+              "status": "running", "epochs": []}
     store.write(record)
     shutil.copy(store.record_path(a.run_id), store.record_path(b.run_id))
     with pytest.raises(CorruptRecord, match="copied over it"):
@@ -188,14 +188,22 @@ def smoke(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_copied_record_is_quarantined_and_the_run_redone(smoke):
+def test_copied_or_edited_records_are_quarantined_and_the_runs_redone(smoke):
+    """A record copied over another run's file, and one whose last test accuracy was edited
+    to 1.5 (issue 41): training moves both to corrupt/ and trains both runs again."""
     results, store = smoke
     a, b = sorted(store.runs_dir.glob("*.json"))
+    trained = comparable(read_record(a))
     shutil.copy(a, b)
+    edited = json.loads(a.read_text())
+    edited["epochs"][-1]["test_acc"] = 1.5
+    a.write_text(json.dumps(edited))
     proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv", results=results)
     assert proc.returncode == 0 and "corrupted run file" in proc.stdout and b.stem in proc.stdout
-    assert read_record(b)["run_id"] == b.stem
-    assert list((store.root / "corrupt").glob(f"{b.stem}.*.json"))
+    assert f"{a.stem}.json: epoch 2's test_acc is 1.5, must be in [0, 1]" in proc.stdout
+    assert read_record(b)["run_id"] == b.stem and comparable(read_record(a)) == trained
+    for path in (a, b):
+        assert list((store.root / "corrupt").glob(f"{path.stem}.*.json"))
 
 
 @pytest.mark.slow
@@ -241,21 +249,14 @@ def test_results_dir_naming_a_file(tmp_path, cli_in_process):
         assert status == 2 and "is a file, not a folder" in err
 
 
-def _mount(args: list[str]) -> None:
-    done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount here ({done.stderr.strip() or 'not permitted'}): this case "
-                    "needs a tmpfs or a read-only bind mount")
-
-
 @pytest.fixture
 def read_only(tmp_path):
     src, dst = tmp_path / "src", tmp_path / "ro"
     src.mkdir()
     dst.mkdir()
-    _mount(["--bind", str(src), str(dst)])
+    mount(["--bind", str(src), str(dst)])
     try:
-        _mount(["-o", "remount,ro,bind", str(dst)])
+        mount(["-o", "remount,ro,bind", str(dst)])
         yield src, dst
     finally:
         subprocess.run(["umount", str(dst)], capture_output=True)
@@ -279,7 +280,7 @@ def test_read_only_results_folder(read_only, smoke):
 def test_full_disk_says_so_and_the_run_resumes_after_space_is_freed(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
-    _mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)])
+    mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)])
     try:
         (disk / "filler").write_bytes(b"\0" * 3_900_000)
         proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv,relu_preact",

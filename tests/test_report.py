@@ -1,6 +1,7 @@
 """report.py against hand-made run files: every table number is recomputed here from JSON."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
@@ -15,8 +16,10 @@ from scipy import stats as sps
 
 from gluon_resnet.analysis.declared import Analysis
 from gluon_resnet.config import RunConfig
-from gluon_resnet.reporting.index import write_index
-from gluon_resnet.reporting.report import write_report
+from gluon_resnet.reporting import export
+from gluon_resnet.reporting.index import MARKER, OLD_START, not_ours, write_index
+from gluon_resnet.reporting.report import refresh_reports, write_report
+from gluon_resnet.store import RunStore
 
 PARTS = ("stem", "stage1", "stage2", "head")
 EPOCHS = 4
@@ -36,9 +39,9 @@ def run_id(ordering: str, seed: int, arch: str = "d2l18") -> str:
 
 
 def epoch(i: int, rng: np.random.Generator, base: float) -> dict:
-    acc = float(min(0.99, base - 0.06 * (EPOCHS - i) + rng.normal(0, 0.01)))
+    acc = float(min(0.99, max(0.0, base - 0.06 * (EPOCHS - i) + rng.normal(0, 0.01))))
     return {"epoch": i, "train_loss": float(1.2 / i + rng.uniform(0, 0.05)),
-            "train_acc": acc + 0.02, "test_loss": float(0.5 + rng.uniform(0, 0.1)),
+            "train_acc": min(1.0, acc + 0.02), "test_loss": float(0.5 + rng.uniform(0, 0.1)),
             "test_acc": acc, "lr": 0.05, "seconds": float(rng.uniform(2, 3)),
             "images_per_sec": float(rng.uniform(80, 120)),
             "grad_norm": {p: float(rng.uniform(0.1, 2)) for p in PARTS},
@@ -595,3 +598,91 @@ def test_machines_with_different_vector_instructions_get_separate_device_lines()
     assert len(lines) == 3
     assert "(test CPU, avx2)" in lines[0] and "(test CPU, avx512f)" in lines[1]
     assert "(test CPU)" in lines[2]
+
+
+def test_the_findings_page_is_written_only_where_it_is_the_projects_own(store: Path, tmp_path):
+    """Absent, or a page this project wrote (its marker line, or the start of pages written
+    before the marker): rebuilt. A user's README.md, a symlink (even to a page of ours) or a
+    folder there: kept byte for byte, one line saying so and where the page would go."""
+    results = store.parent.parent
+    write_report(store)
+    page = results / "README.md"
+    assert write_index(results) == page and page.read_text().startswith(MARKER + "\n# Results")
+    page.write_text(OLD_START + "an older version's page\n")
+    assert write_index(results) == page and page.read_text().startswith(MARKER + "\n")
+    ours = page.read_text()
+    mine = "# My project\n\nNotes I keep beside my runs.\n"
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text(ours)
+    for kind in ("user README", "symlink", "folder"):
+        page.unlink() if page.is_file() or page.is_symlink() else page.rmdir()
+        if kind == "user README":
+            page.write_text(mine)
+        elif kind == "symlink":
+            page.symlink_to(elsewhere)
+        else:
+            page.mkdir()
+        lines: list[str] = []
+        assert write_index(results, lines.append) is None
+        assert len(lines) == 1 and f"findings page not written: {page} is kept" in lines[0]
+        assert page.is_symlink() == (kind == "symlink") and page.is_dir() == (kind == "folder")
+        if kind != "folder":
+            assert page.read_text() == (mine if kind == "user README" else ours)
+    page.rmdir()
+    page.write_text(mine)
+    lines = []
+    assert refresh_reports(RunStore(store), results, lines.append)  # the report still is
+    assert page.read_text() == mine and any("findings page not written" in x for x in lines)
+
+
+def _fill(disk: Path) -> None:
+    """Take every free byte of `disk`."""
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    with contextlib.suppress(OSError), open(disk / "filler-tail", "wb") as f:
+        for _ in range(65536):
+            f.write(b"\0")
+            f.flush()
+
+
+def test_a_full_disk_leaves_every_generated_file_whole_and_is_named(store: Path, small_disk):
+    """Issue 41: the report, both CSVs, the figures and the findings page are each replaced
+    whole or not at all; the message names the file that could not be written."""
+    results = small_disk / "results"
+    shutil.copytree(store.parent.parent, results)
+    root = results / "orderings" / "smoke"
+    assert refresh_reports(RunStore(root), results, lambda line: None)
+    kept = {p: p.read_bytes() for p in results.rglob("*") if p.is_file() and "runs" not in p.parts}
+    names = {p.name for p in kept}
+    assert {"report.md", "runs.csv", "summary.csv", "README.md", "test_acc.png"} <= names
+    (root / "runs" / f"{run_id('relu_preact', 0)}.json").unlink()  # the next rebuild differs
+    _fill(small_disk)
+    lines: list[str] = []
+    assert not refresh_reports(RunStore(root), results, lines.append)
+    (line,) = lines
+    named = Path(line.split("cannot write ")[1].split(": ")[0])
+    assert named in kept and named.suffix == ".png", line  # the file, not its folder
+    for path, rows in (("runs.csv", export.run_rows(RunStore(root).records())),
+                       ("summary.csv", [{"comparison": "x" * 1000}] * 100)):
+        with pytest.raises(OSError) as err:
+            export.write_csv(rows, root / path)
+        assert err.value.filename == str(root / path)
+    with pytest.raises(OSError) as err:
+        write_index(results)
+    assert err.value.filename == str(results / "README.md")
+    shutil.move(root / "runs", small_disk / "runs")  # a report of no runs writes report.md only
+    with pytest.raises(OSError) as err:
+        write_report(root)
+    assert err.value.filename == str(root / "report.md")
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert not list(results.rglob(".*.tmp"))
+
+
+def test_the_committed_findings_page_is_recognised_as_the_projects_own():
+    page = Path(__file__).resolve().parents[1] / "results" / "README.md"
+    assert page.read_text().startswith(MARKER + "\n") and not_ours(page) is None

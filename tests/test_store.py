@@ -82,6 +82,63 @@ def test_malformed_records_are_named_and_explained(tmp_path, change, message):
     assert listing.records() == [] and message in listing.problems()[0]
 
 
+def trained(status: str = "completed", epochs: int = 2, **last) -> dict:
+    """A record of CFG with `epochs` plausible epochs, the last one changed by `last`."""
+    eps = [{"epoch": e, "train_loss": 2.0 / e, "train_acc": 0.3, "test_loss": 2.1,
+            "test_acc": 0.25, "lr": 0.05, "seconds": 1.0, "images_per_sec": 300.0,
+            "precise_test_loss": 1.9, "precise_test_acc": 0.3, "clipped_steps": 0,
+            "grad_norm": {"stem": 1.5, "head": None}} for e in range(1, epochs + 1)]
+    eps[-1:] = [{**e, **last} for e in eps[-1:]]
+    return record(status=status, epochs=eps, params=44_898, wall_seconds=3.0)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (trained(test_acc=1.5), "epoch 2's test_acc is 1.5, must be in [0, 1]"),
+    (trained(test_acc="0.99"), "epoch 2's test_acc is '0.99', not a number"),
+    (trained(test_acc=None), "epoch 2's test_acc is None, not a number"),
+    (trained(test_acc=float("nan")), "epoch 2's test_acc is nan, not a finite number"),
+    (trained(train_acc=True), "epoch 2's train_acc is True, not a number"),
+    (trained(train_loss=-0.5), "epoch 2's train_loss is -0.5, must be >= 0"),
+    (trained(test_loss=float("inf")), "epoch 2's test_loss is inf, not a finite number"),
+    (trained(precise_test_acc=2.0), "epoch 2's precise_test_acc is 2.0, must be in [0, 1]"),
+    (trained(clipped_steps=1.5), "epoch 2's clipped_steps is 1.5, not an integer or null"),
+    (trained(grad_norm={"head": "x"}),
+     "epoch 2's grad_norm is {'head': 'x'}, not an object whose values are each (a number or null)"),
+    (trained(lr=-0.1), "epoch 2's lr is -0.1, must be >= 0"),
+    ({**trained(), "params": "44898"}, "params is '44898', not an integer or null"),
+    ({**trained(), "wall_seconds": -1}, "wall_seconds is -1, must be >= 0"),
+    (trained(epochs=3), "a completed run with 3 epochs, its config trains 2"),
+    (trained(epochs=1), "a completed run with 1 epochs, its config trains 2"),
+    (trained("running", epochs=3), "a running run with 3 epochs, its config trains 2"),
+    (trained(test_loss=None), "a completed run with a non-finite (null) loss in epochs [2]"),
+    (trained("diverged"), "a diverged run with a non-finite (null) loss in epochs none"),
+])
+def test_records_whose_values_training_never_writes_are_refused(tmp_path, raw, message):
+    """Values outside their type or range, and epochs the config or status cannot have: each
+    is named, and the record left out of what the store reads (so of every verdict)."""
+    store = RunStore(tmp_path / "e" / "p")
+    store.runs_dir.mkdir(parents=True)
+    path = store.record_path(CFG.run_id)
+    path.write_text(json.dumps(raw))
+    with pytest.raises(CorruptRecord) as err:
+        store.load(CFG.run_id)
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert store.records() == [] and store.problems() == [str(err.value)]
+
+
+@pytest.mark.parametrize("raw", [
+    trained(), trained("running", epochs=1), trained("failed", epochs=0),
+    trained("interrupted", epochs=2), trained("diverged", epochs=1, train_loss=None),
+    trained(precise_test_loss=None, grad_norm=None, clipped_steps=None, test_acc=1),
+])
+def test_records_training_writes_are_read(tmp_path, raw):
+    """The checks refuse no record training can write: a run stopped early, one that diverged
+    (a null loss in its last epoch), a non-finite precise loss, an integer accuracy."""
+    store = RunStore(tmp_path / "e" / "p")
+    store.write(raw)
+    assert store.load(CFG.run_id).to_dict() == raw and store.problems() == []
+
+
 COMMITTED = sorted((Path(__file__).resolve().parents[1] / "results").glob("*/*/runs/*.json"))
 
 

@@ -559,3 +559,24 @@ def test_commit_is_dirty_for_changed_code_not_for_changed_results(tmp_path):
     assert _git_commit(tmp_path) == clean
     (tmp_path / "code.py").write_text("x = 2\n")
     assert _git_commit(tmp_path) == clean + "-dirty"
+
+
+@pytest.mark.parametrize("dnnl, mkldnn", [("AVX", ""), ("SSE41", ""), ("", "AVX"),
+                                          ("AVX512_CORE", "SSE41"), ("ALL", "")])
+def test_cpu_isa_names_the_instructions_onednn_runs_with(monkeypatch, dnnl, mkldnn):
+    """Under a oneDNN cap (issue 41) a record names the capped set, the narrower of the two
+    variables and the CPU's own widest; no cap, or ALL, leaves the CPU's."""
+    from gluon_resnet import diagnostics
+
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("MKLDNN_MAX_CPU_ISA", raising=False)
+    offered = diagnostics._cpu_isa()
+    if offered not in CPU_ISAS[:3]:
+        pytest.skip(f"this CPU offers {offered}: no cap narrows it the same way")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", dnnl)
+    monkeypatch.setenv("MKLDNN_MAX_CPU_ISA", mkldnn)
+    caps = [isa for isa in (diagnostics._isa_cap(dnnl), diagnostics._isa_cap(mkldnn)) if isa]
+    want = max([offered, *caps], key=CPU_ISAS.index)
+    assert diagnostics._cpu_isa() == want
+    assert want == {("AVX", ""): "avx", ("SSE41", ""): "sse4_1", ("", "AVX"): "avx",
+                    ("AVX512_CORE", "SSE41"): "sse4_1", ("ALL", ""): offered}[dnnl, mkldnn]

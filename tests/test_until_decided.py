@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,46 @@ def test_list_shows_the_seeds_each_comparison_needs(capped, cli_in_process):
                                     "--orderings", PAIR, "--seeds", "0-2", "--list")
     assert status == 0 and "seeds needed (final_test_acc, margin ±0.50 points, paired" in out
     assert "bn_relu_conv:" in out.split("seeds needed")[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [1.5, "0.99"])
+def test_an_edited_record_is_named_and_left_out_of_every_verdict(capped, tmp_path,
+                                                                 cli_in_process, bad):
+    """Issue 41's case: one bn_relu_conv run's last test accuracy edited to 1.5 (or the string
+    "0.99"). --report-only and --list name the file, exit 0 without a traceback, and decide
+    exactly as with that file absent."""
+    results, store, _ = capped
+    victim = next(r.run_id for r in store.records() if r.ordering == "bn_relu_conv" and r.seed == 1)
+
+    def edit(path: Path) -> None:
+        rec = json.loads(path.read_text())
+        rec["epochs"][-1]["test_acc"] = bad
+        path.write_text(json.dumps(rec))
+
+    said = {}
+    for name, change in (("edited", edit), ("absent", Path.unlink)):
+        copy = tmp_path / name
+        shutil.copytree(results, copy)
+        change(copy / "orderings" / "smoke" / "runs" / f"{victim}.json")
+        status, out, err = cli_in_process("--results-dir", str(copy), "--profile", "smoke",
+                                          "--orderings", PAIR, "--report-only")
+        assert status == 0 and "Traceback" not in out + err, out + err
+        listed, listing, err = cli_in_process("--results-dir", str(copy), "--profile", "smoke",
+                                              "--orderings", PAIR, "--seeds", "0-2", "--list")
+        assert listed == 0 and "Traceback" not in err, err
+        report = (copy / "orderings" / "smoke" / "report.md").read_text()
+        said[name] = (out, listing.replace(str(copy), "RESULTS"), report,
+                      (copy / "README.md").read_text())
+    out, listing, report, index = said["edited"]
+    why = f"{victim}.json: epoch 2's test_acc is {bad!r}"
+    for text in (out, listing, report):
+        assert why in text and "left out of every verdict" in text
+    assert any(line.split()[:2] == [victim, "corrupt"] for line in listing.splitlines() if line)
+    verdicts = lambda text: text.split("## Against the baseline: verdicts")[1].split("\n## ")[0]
+    assert verdicts(report) == verdicts(said["absent"][2])
+    assert listing.split("seeds needed")[1] == said["absent"][1].split("seeds needed")[1]
+    assert index == said["absent"][3]
 
 
 def fake_record(cfg, final_acc: float, finished: str | None = None) -> Run:

@@ -4,6 +4,7 @@ written to its experiment.json and locked at the first look (plan.py); decide.py
 it."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
@@ -50,6 +51,10 @@ class Analysis:
         if self.metric not in DIRECTION:
             raise ValueError(f"unknown primary metric {self.metric!r}; valid metrics: "
                              f"{', '.join(DIRECTION)}")
+        for name in ("margin", "alpha", "power", "collapse_below"):
+            # an infinite margin would read "±inf points" and lock as JSON's non-standard Infinity
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         for ok, message in [
             (0 < self.alpha < 1, f"alpha must be in (0, 1), got {self.alpha}"),
             (self.margin >= 0, f"margin must be >= 0 (metric units), got {self.margin}"),

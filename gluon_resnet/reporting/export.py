@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from ..atomic import write_atomic
 from ..config import FIELDS
 from ..analysis.groups import Group
 from ..analysis.verdicts import Decided
@@ -74,8 +75,11 @@ def _verdict_cells(v: Optional[Any]) -> dict:
 def write_csv(rows: list[dict], path: Path) -> Path:
     """rows as CSV with the union of their keys as columns, in first-seen order."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
+
+    def save(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
+    write_atomic(path, save)  # a full disk leaves the previous file whole, not cut short
     return Path(path)

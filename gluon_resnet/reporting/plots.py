@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..atomic import write_atomic  # noqa: E402
 from ..records import Run  # noqa: E402
 
 DPI = 110
@@ -42,9 +43,12 @@ def _padded(runs: Sequence[Sequence[float | None]]) -> np.ndarray:
 
 
 def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        # the temporary file's name says nothing of the format: name it
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+    finally:
+        plt.close(fig)
     return Path(path)
 
 

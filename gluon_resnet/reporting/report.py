@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..analysis import stats
+from ..atomic import write_text_atomic
 from ..analysis.groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_runs,
                                has_precise, metric_values, paired_differences, shared_config,
                                training_hours, varying_fields)
 from ..analysis.plan import Plan, PlanChanged
 from ..analysis.verdicts import Decided, Verdicts, analysis_of, store_verdicts
 from ..records import Run, newest
-from ..store import RunStore
+from ..store import LEFT_OUT, RunStore
 from . import export, paper, plots, reproduce
 from .per_seed import section_per_seed
 from .precise import precise_count, section_precise
@@ -256,7 +257,7 @@ def write_report(root: Path) -> Path:
     if records:
         export.write_csv(export.run_rows(records), root / "runs.csv")
     path = root / "report.md"
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    write_text_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
 
 
@@ -274,7 +275,7 @@ def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], Non
 
     try:
         path = write_report(store.root)
-        write_index(results_dir)
+        write_index(results_dir, log)
     except PlanChanged:  # the folder's lock: the caller says how to go on (exit status 2)
         raise
     except OSError as e:  # the folder, not the code: say which and why, no traceback
@@ -285,4 +286,6 @@ def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], Non
         log("report failed (runs are safe on disk):\n" + traceback.format_exc())
         return False
     log(f"report: {path}")
+    for problem in store.problems():
+        log(f"{problem}; {LEFT_OUT}")
     return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..idx import NUM_CLASSES
 from ..records import Run
+from ..store import LEFT_OUT
 
 AT_CHANCE = 1.5 / NUM_CLASSES  # final training accuracy below this: the run ended at chance
 
@@ -24,7 +25,7 @@ def section_state(records: list[Run], problems: list[str]) -> list[str]:
                          "resumes on the next call (not in the statistics)")
         elif r.status == "diverged":
             lines.append(f"- diverged: `{r.run_id}` at epoch {n} (non-finite loss)")
-    lines += [f"- unreadable file (skipped): {p}" for p in problems]
+    lines += [f"- unreadable or invalid run file ({LEFT_OUT}): {p}" for p in problems]
     return ["## Runs not in the statistics", ""] + lines + [""] if lines else []
 
 

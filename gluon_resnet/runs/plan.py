@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..records import CorruptRecord
-from ..store import RunStore
+from ..store import LEFT_OUT, RunStore
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ def list_runs(runs: list[RunConfig], store: RunStore, results_dir: Path, device:
         total += seconds * (1 - item.epochs_done / item.cfg.epochs) if todo else 0
         print(f"  {item.cfg.run_id:<48} {item.state:<8} ~{seconds / 60:6.1f} min ({source})")
     print(f"  estimated time left: {total / 60:.1f} min on {device}")
+    for problem in store.problems():
+        print(f"  {problem}; {LEFT_OUT}")
     if workers > 1:  # runs are independent: the grid divides among the workers
         print(f"  with {workers} parallel workers: about {total / 60 / workers:.1f} min "
               "(less where the workers share CPU cores)")
