@@ -172,6 +172,44 @@ def test_signal_notebook(tmp_path, monkeypatch, kernelspec):
     assert images(nb) >= 1
 
 
+@pytest.mark.slow
+def test_ablation_notebook(tmp_path, monkeypatch, kernelspec):
+    """04 declares its ablation, trains it until decided through the API into RESULTS_DIR, and
+    shows the report's verdicts, per-seed table and figures; run again, it trains nothing."""
+    results = tmp_path / "results"
+    check = ("verdicts=verdicts[['comparison', 'verdict', 'seeds', 'sentence']].to_dict("
+             "orient='records'), per_seed=per_seed.reset_index().to_dict(orient='records'), "
+             "folder=str(results.folder), figures=sorted(results.figures), ok=results.ok")
+    nb, result = run_copy("04_ablation.ipynb", tmp_path, monkeypatch, kernelspec, check,
+                          RESULTS_DIR=str(results))
+    folder = Path(result["folder"])
+    assert folder == results / "momentum" / "smoke" and result["ok"]
+    records = [json.loads(p.read_text()) for p in (folder / "runs").glob("*.json")]
+    # two looks of 2 seeds in smoke: 2 orderings x 2 momenta x seeds 0 and 1
+    assert sorted((r["config"]["momentum"], r["config"]["ordering"], r["config"]["seed"])
+                  for r in records) == sorted((m, o, s) for m in (0.0, 0.9) for s in (0, 1)
+                                              for o in ("conv_bn_relu", "bn_relu_conv"))
+    assert all(r["status"] == "completed" for r in records)
+    report = (folder / "report.md").read_text()
+    assert [v["comparison"] for v in result["verdicts"]] == [
+        "bn_relu_conv · momentum=0.0", "bn_relu_conv · momentum=0.9"]
+    for v in result["verdicts"]:
+        assert v["seeds"] == 2 and v["sentence"] in report
+    final = {(r["config"]["momentum"], r["config"]["ordering"], r["config"]["seed"]):
+             r["epochs"][-1]["test_acc"] for r in records}
+    for row in result["per_seed"]:  # in %, from the records' final test accuracy
+        for o in ("conv_bn_relu", "bn_relu_conv"):
+            assert row[o] == pytest.approx(100 * final[row["momentum"], o, row["seed"]])
+    assert {"test_acc", "train_loss"} <= set(result["figures"])
+    assert images(nb) >= 2
+    assert (results / "momentum" / "experiment.toml").exists()  # the report's source
+    assert "report failed" not in text_of(nb)  # a report drawn inside a notebook's kernel
+    again, rerun = run_copy("04_ablation.ipynb", tmp_path, monkeypatch, kernelspec, check,
+                            RESULTS_DIR=str(results))
+    assert rerun["ok"] and "report failed" not in text_of(again)
+    assert "training" not in text_of(again) and "already on disk" in text_of(again)
+
+
 # ---------------------------------------------------------------- the library helpers
 
 

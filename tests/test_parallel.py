@@ -169,8 +169,8 @@ def test_until_decided_chooses_the_executor_for_the_seeds_it_will_train(
             "--results-dir", str(tmp_path)] + (["--until-decided"] if until_decided else [])
     parser = run_all.build_parser(tuple(EXPERIMENTS))
     args = parser.parse_args(argv)
-    experiments, axes, overrides, _, _, options = run_all.validate(args, parser)
-    options, kind = choose_executor(options, {n: e for n, (e, _) in experiments.items()},
+    experiments, axes, overrides, options = run_all.validate(args, parser)
+    options, kind = choose_executor(options, {n: d.experiment for n, d in experiments.items()},
                                     args.profile, args.results_dir, axes, overrides,
                                     args.until_decided, args.max_seeds)
     assert kind == expected

@@ -188,12 +188,14 @@ def test_a_call_that_trains_nothing_writes_nothing_tracked(tmp_path):
 
 def test_the_committed_definitions_are_current():
     """Each committed experiment.json is what this code would write (its declared analysis
-    kept), so a report rebuilt from it says what the experiment is now."""
-    from experiments import EXPERIMENTS
+    kept), so a report rebuilt from it says what the experiment is now. A definition from a
+    .toml file (a notebook's, saved beside its runs by the API) is read from that file."""
+    from experiments import EXPERIMENTS, find
 
     for path in sorted((ROOT / "results").glob("*/*/experiment.json")):
         info = json.loads(path.read_text())
-        exp = EXPERIMENTS[info["name"]]
+        source = info["source"]
+        exp = find(str(ROOT / source)) if source.endswith(".toml") else EXPERIMENTS[info["name"]]
         if info["profile"] not in exp.profiles or path.parent.name != info["profile"]:
             continue  # an archived folder (e.g. seed_notebook/quick-running-stats)
         current = exp.info(info["profile"], info["source"])

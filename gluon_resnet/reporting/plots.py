@@ -8,28 +8,20 @@ import warnings
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-import sys
-
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-if "matplotlib.pyplot" not in sys.modules:
-    # Files only: never needs a display (CI, ssh). Where pyplot is already loaded (a
-    # notebook), keep its backend: switching it there raises in matplotlib 3.7 + IPython 9.
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..atomic import write_atomic  # noqa: E402
-from ..records import Run  # noqa: E402
+from ..atomic import write_atomic
+from ..records import Run
 
 DPI = 110
 
 
 def colours(labels: Sequence[str]) -> dict[str, tuple]:
     """A fixed colour per group label (tab10, tab20 beyond ten groups)."""
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
+    cmap = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"]
     return {label: cmap(i % cmap.N) for i, label in enumerate(labels)}
 
 
@@ -42,13 +34,17 @@ def _padded(runs: Sequence[Sequence[float | None]]) -> np.ndarray:
     return out
 
 
+def _subplots(*grid: int, figsize: tuple[float, float], **kw):
+    """A figure of its own, never pyplot's: files only, whatever backend a notebook's pyplot
+    uses (its first switch raises in matplotlib 3.7 under IPython 9), and nothing to close."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kw)
+
+
 def _save(fig, path: Path) -> Path:
-    try:
-        fig.tight_layout()
-        # the temporary file's name says nothing of the format: name it
-        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
-    finally:
-        plt.close(fig)
+    fig.tight_layout()
+    # the temporary file's name says nothing of the format: name it
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     return Path(path)
 
 
@@ -59,7 +55,7 @@ def curves(series: Mapping[str, Sequence[Sequence[float | None]]], ylabel: str,
            beside_label: str = "") -> Path:
     """Value against epoch per group: mean over seeds as a line, min..max as a band; the
     `beside` series (e.g. the same metric read another way) as dashed means."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _subplots(figsize=(7, 4.2))
     col = palette or colours(list(series))
     for label, runs in (beside or {}).items():
         arr = _padded(runs)
@@ -92,7 +88,7 @@ def per_part(panels: Mapping[str, Mapping[str, Mapping[str, float]]], ylabel: st
              path: Path, title: str = "", log: bool = True,
              palette: Optional[Mapping[str, tuple]] = None) -> Path:
     """One panel per epoch (e.g. first, last): a value per network part, a line per group."""
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 4),
+    fig, axes = _subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 4),
                              sharey=True, squeeze=False)
     labels = list(dict.fromkeys(g for groups in panels.values() for g in groups))
     col = palette or colours(labels)
@@ -117,7 +113,7 @@ def strip(values: Mapping[str, Sequence[float]], ylabel: str, path: Path,
           title: str = "", palette: Optional[Mapping[str, tuple]] = None) -> Path:
     """Box plot per group with every seed drawn as a dot on top."""
     labels = list(values)
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.3 * len(labels) + 2), 4.2))
+    fig, ax = _subplots(figsize=(max(4.5, 1.3 * len(labels) + 2), 4.2))
     col = palette or colours(labels)
     ax.boxplot([values[k] for k in labels], widths=0.5, showfliers=False,
                medianprops={"color": "black"})
@@ -218,7 +214,7 @@ def paired_differences(diffs: Mapping[str, Mapping[int, float]], margin: float, 
     """Per comparison, one dot per seed (variant - baseline on the same seed), the mean as a
     bar, and the margin of practical equivalence as a shaded band around zero."""
     labels = list(diffs)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 2), 4.2))
+    fig, ax = _subplots(figsize=(max(5.0, 1.3 * len(labels) + 2), 4.2))
     ax.axhspan(-margin, margin, color="0.85", zorder=0, label=f"±margin ({margin:g})")
     ax.axhline(0, color="0.4", lw=0.8)
     for i, label in enumerate(labels):
@@ -239,7 +235,7 @@ def effect_by(effects: Mapping[str, Sequence[tuple[str, float, float, float]]], 
               ylabel: str, margin: float, path: Path, title: str = "") -> Path:
     """Per variant, its difference to the baseline (with its interval) at each value of
     another setting, e.g. depth: (x label, difference, low, high) per point."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _subplots(figsize=(7, 4.2))
     ax.axhspan(-margin, margin, color="0.88", zorder=0, label=f"±margin ({margin:g})")
     ax.axhline(0, color="0.4", lw=0.8)
     labels = list(dict.fromkeys(x for points in effects.values() for x, *_ in points))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..analysis.declared import MAX_CAP
 from ..config import FIELDS
-from .executors import KINDS, gpu_count
+from .executors import KINDS
 from .experiment import PROFILES
 from .overrides import axes_of, overrides_of
 
@@ -41,7 +41,6 @@ Each run's id hashes its whole config, so overridden settings make new runs (and
 the report's "What was run" and its command to reproduce).
 """.format(fields=textwrap.fill(", ".join(FIELDS), 90, subsequent_indent=""))
 
-RAY_FLAGS = ("address", "checkpoint_uri", "num_cpus", "num_gpus", "max_retries")
 MAX_SEEDS = 1000  # more is a typo, not an experiment: it would plan thousands of runs
 
 
@@ -180,19 +179,6 @@ def check_flags(args: argparse.Namespace, default_results: Path) -> None:
         raise ValueError(f"--results-dir {results} is a file, not a folder: name a folder "
                          "(it is created if missing)")
     args.results_dir = results
-
-
-def check_gpus(gpus: list[int] | None, kind: str) -> None:
-    """GPUs named with --gpus must exist here (Ray assigns its own: --gpus is refused there)."""
-    if gpus is None or kind == "ray":
-        return
-    available = gpu_count()
-    missing = [g for g in gpus if not 0 <= g < available]
-    if missing:
-        raise ValueError(f"--gpus {','.join(map(str, gpus))}: GPU {missing} not available, "
-                         f"MXNet sees {available} GPU(s)" + (
-                             " (the CPU build of mxnet sees none: make run GPU=1 installs the "
-                             "CUDA build)" if available == 0 else ""))
 
 
 def grid_of(args: argparse.Namespace) -> tuple[dict, dict, dict, dict]:

@@ -1,6 +1,7 @@
-"""An experiment defined in a TOML file outside the package (`--experiment my.toml`): the same
-fields as a module under experiments/, checked key by key so that a mistake names the file,
-the key and what was expected. Format: experiments/README.md; example: experiments/lr_ablation.toml.
+"""An experiment defined in a TOML file outside the package (`--experiment my.toml`), or as
+TOML text or a dict with the same keys (the Python API): the same fields as a module under
+experiments/, checked key by key so that a mistake names the file, the key and what was
+expected. Format: experiments/README.md; example: experiments/lr_ablation.toml.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from .. import rules
 from ..config import RunConfig, check_field, coerce, describe_type
@@ -31,15 +32,33 @@ def load_experiment_file(path: Path | str, reserved: Iterable[str] = ()) -> Expe
     `reserved`: the built-in experiments' names, whose results folders a file may not share."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text())
+        text = path.read_text()
     except OSError as e:
         raise ExperimentFileError(f"{path}: cannot read the file ({e.strerror})") from None
     except UnicodeDecodeError as e:
         raise ExperimentFileError(f"{path}: not a text file (byte {e.start} is not "
                                   "UTF-8): give a TOML file") from None
+    return load_experiment_text(text, str(path), reserved)
+
+
+def load_experiment_text(text: str, label: str = "<TOML text>",
+                         reserved: Iterable[str] = ()) -> Experiment:
+    """The Experiment TOML text defines (the file format); errors name `label`."""
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ExperimentFileError(f"{path}: not valid TOML ({e})") from None
-    where = _Where(path)
+        raise ExperimentFileError(f"{label}: not valid TOML ({e})") from None
+    return experiment_from_dict(doc, label, reserved)
+
+
+def experiment_from_dict(doc: Mapping[str, Any], label: str = "<dict>",
+                         reserved: Iterable[str] = ()) -> Experiment:
+    """The Experiment a dict with the file's keys defines, checked key by key as a file is."""
+    where = _Where(label)
+    if not isinstance(doc, Mapping):
+        raise ExperimentFileError(f"{label}: expected a table of keys ({', '.join(TOP_KEYS)}), "
+                                  f"got {type(doc).__name__}")
+    doc = dict(doc)
     where.keys(doc, TOP_KEYS, "")
     name = where.folder_name(doc, tuple(reserved))
     base = where.config(where.table(doc, "base"), "base")
@@ -56,13 +75,13 @@ def load_experiment_file(path: Path | str, reserved: Iterable[str] = ()) -> Expe
         return Experiment(name=name, description=where.text(doc, "description"), base=base,
                           grid=grid, profiles=profiles, analysis=analysis)
     except ValueError as e:
-        raise ExperimentFileError(f"{path}: {e}") from None
+        raise ExperimentFileError(f"{label}: {e}") from None
 
 
 class _Where:
-    """Checks for one file: each failure names the file and the dotted key."""
+    """Checks for one definition: each failure names its file (or label) and the dotted key."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path | str):
         self.path = path
 
     def error(self, key: str, expected: str, got: Any = None) -> ExperimentFileError:
@@ -76,7 +95,7 @@ class _Where:
 
     def table(self, doc: dict, key: str, prefix: str = "") -> dict:
         value = doc.get(key, {})
-        if not isinstance(value, dict):
+        if not isinstance(value, Mapping):
             raise self.error(f"{prefix}{key}", "a table ([section] or { ... })", value)
         return value
 
@@ -121,7 +140,7 @@ class _Where:
             raise ExperimentFileError(f"{self.path}: [{prefix}]: {e}") from None
 
     def values(self, value: Any, key: str) -> tuple:
-        if not isinstance(value, list) or not value:
+        if not isinstance(value, (list, tuple)) or not value:
             raise self.error(key, "a non-empty list of values, e.g. [0.05, 0.1]", value)
         name = key.rsplit(".", 1)[1]
         if name == "seed" and len(value) > MAX_CAP:  # as run_all.py --seeds
@@ -129,7 +148,7 @@ class _Where:
         return tuple(self.field(name, v, key) for v in value)
 
     def profile(self, table: Any, key: str) -> Profile:
-        if not isinstance(table, dict):
+        if not isinstance(table, Mapping):
             raise self.error(key, "a table with note, overrides, grid, analysis", table)
         self.keys(table, PROFILE_KEYS, f"{key}.")
         overrides = {k: self.field(k, v, f"{key}.overrides.{k}")

@@ -18,6 +18,8 @@ from ...names import pick
 from ..jobs import Job, Tally
 
 KINDS = ("sequential", "local", "ray")
+# The RayOptions fields a call may give (--ray-address ... --ray-max-retries, --checkpoint-uri)
+RAY_KEYS = ("address", "checkpoint_uri", "num_cpus", "num_gpus", "max_retries")
 
 
 class Executor(Protocol):
@@ -38,7 +40,7 @@ class ExecutorOptions:
     parallel: bool = False
     workers: Optional[int] = None
     progress: bool = True
-    ray: dict = field(default_factory=dict)  # RayOptions fields given (address, num_cpus, ...)
+    ray: dict = field(default_factory=dict)  # RAY_KEYS given (address, num_cpus, ...)
 
 
 class UsageError(ValueError):
