@@ -10,7 +10,6 @@ from typing import Any, Optional
 
 from . import rules
 from .names import pick
-from .nets import check_zero_pad
 from .rules import INITS, SCHEDULES, WARMUPS  # noqa: F401  (re-exported: the valid names)
 
 
@@ -66,6 +65,8 @@ class RunConfig:
             rules.check(f.name, value)  # every field's range, in one table (rules.py)
             object.__setattr__(self, f.name, value)
         if self.shortcut == "zero_pad":
+            from .nets import check_zero_pad  # MXNet: only for the configs that need it
+
             check_zero_pad(self.arch, self.width)
 
     @property

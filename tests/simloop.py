@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gluon_resnet.analysis import verdicts as V
+from gluon_resnet.analysis import looks as V
 from gluon_resnet.analysis.decide import Verdict
 from gluon_resnet.analysis.declared import Analysis
 

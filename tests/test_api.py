@@ -102,7 +102,7 @@ def test_the_results_are_the_reports_tables(declared):
 
 @pytest.mark.parametrize("spec, kwargs, message", [
     (TOML, {"axes": {"ordering": ("v9",)}}, "unknown ordering 'v9'; valid orderings"),
-    (TOML, {"overrides": {"lr": -1}}, "lr must be > 0"),
+    (TOML, {"overrides": {"lr": -1}}, "lr must be in (0, "),
     (TOML, {"overrides": {"lrr": 1}}, "unknown config field 'lrr'"),
     (TOML, {"max_seeds": 4}, "max_seeds caps until_decided"),
     (TOML, {"until_decided": True, "axes": {"seed": (0, 1)}}, "chooses the seeds itself"),

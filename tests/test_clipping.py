@@ -46,5 +46,5 @@ def test_a_norm_never_reached_leaves_the_trajectory_bitwise_the_same(small_data)
 def test_the_option_leaves_the_ids_of_runs_without_it_alone():
     assert RunConfig(clip_norm=None).run_id == RunConfig().run_id
     assert RunConfig(clip_norm=1.0).run_id != RunConfig().run_id
-    with pytest.raises(ValueError, match="clip_norm must be a gradient norm > 0"):
+    with pytest.raises(ValueError, match=r"clip_norm must be a gradient norm in \(0, "):
         RunConfig(clip_norm=-1.0)

@@ -14,7 +14,6 @@ from scipy import stats
 from gluon_resnet.analysis import collapse as C
 from gluon_resnet.analysis import decide as D
 from gluon_resnet.analysis import plan as P, power, signtest
-from gluon_resnet.store import RunStore
 import simloop
 
 ALPHA, MARGIN, CAP = 0.05, 0.005, 10
@@ -133,18 +132,21 @@ def test_joint_error_rate_of_the_three_families():
         v[3] += MARGIN * rng.choice([-1, 1])
         v[4] += MARGIN * rng.choice([-1, 1])
         return v
+    false = {}
     for basis in ("median", "mean"):
         an = D.Analysis.from_dict({**DECLARED.to_dict(), "basis": basis})
         runs = [_until_decided(v, an) for v in _experiments(n_exp, 4, 4, draw)]
-        false = sum(any(look[i].kind in ("better", "worse") for look in r for i in (0, 1))
-                    or any(look[i].kind == "equivalent" or look[i].within_margin
-                           for look in r for i in (2, 3))
-                    or any(v.p_collapse_holm < ALPHA for look in r for v in look) for r in runs)
+        false[basis] = sum(
+            any(look[i].kind in ("better", "worse") for look in r for i in (0, 1))
+            or any(look[i].kind == "equivalent" or look[i].within_margin
+                   for look in r for i in (2, 3))
+            or any(v.p_collapse_holm < ALPHA for look in r for v in look) for r in runs)
         print(f"joint (any false claim of the three families, {basis} basis): "
-              f"{_wilson(false, n_exp)}")
-        assert _wilson(false, n_exp) == "{:.3f} [{:.3f}, {:.3f}]".format(*D.JOINT_RATE[basis]), (
+              f"{_wilson(false[basis], n_exp)}")
+    for basis, k in false.items():
+        assert _wilson(k, n_exp) == "{:.3f} [{:.3f}, {:.3f}]".format(*D.JOINT_RATE[basis]), (
             "the reports quote decide.JOINT_RATE: update it to this run's numbers")
-        assert false / n_exp <= _bound(3 * ALPHA, n_exp)  # the union bound of the three
+        assert k / n_exp <= _bound(3 * ALPHA, n_exp)  # the union bound of the three
 
 
 def _fall_mixture(rng, shape):
@@ -193,6 +195,8 @@ def test_a_verdict_once_reported_stays_under_the_locked_plan():
 
 
 def test_plan_lock_refuses_another_plan(tmp_path):
+    from gluon_resnet.store import RunStore  # loads MXNet: here only, not at import
+
     store = RunStore(tmp_path)
     P.check_wanted(tmp_path, P.read_plan(tmp_path), DECLARED)  # nothing locked yet: anything goes
     P.write_plan(store, P.Plan(DECLARED, locked=P.now()))

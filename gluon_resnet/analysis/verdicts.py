@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 from ..orderings import DEFAULT_BASELINE
 from ..records import Run
@@ -22,8 +22,7 @@ from . import plan as P
 from .decide import Verdict, decide_pairs
 from .declared import Analysis
 from .groups import Group, canon, group_runs, outcomes
-
-Outcomes = Mapping[int, float]  # seed -> primary metric (NaN: diverged)
+from .looks import Looks, Outcomes, at_round, replay, rounds, settled_groups  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -54,71 +53,6 @@ class Verdicts:
     @property
     def analysis(self) -> Analysis:
         return self.plan.analysis
-
-
-# ---- the looks: a pure function of the plan, the outcomes and the seeds in hand ----
-
-def rounds(pairs: Sequence[tuple[str, Outcomes, Outcomes]], analysis: Analysis) -> list[int]:
-    """The seeds of the rounds, in order: every seed any group of the family has, up to the
-    cap (round r holds the first r of them)."""
-    seeds = sorted({s for _, a, b in pairs for s in (*a, *b)})
-    return seeds[:analysis.max_seeds]
-
-
-def at_round(pairs, seeds: Sequence[int], r: int):
-    """The pairs as they stood after round r: each group's outcomes on the first r seeds."""
-    hand = set(seeds[:r])
-    return [(name, {s: v for s, v in a.items() if s in hand},
-             {s: v for s, v in b.items() if s in hand}) for name, a, b in pairs]
-
-
-class Looks:
-    """The looks of one family, added one round at a time; a comparison decided at a look
-    keeps that look's verdict (frozen) whatever later looks say."""
-
-    def __init__(self, analysis: Analysis, size: int):
-        self.analysis = analysis
-        self.frozen: dict[int, tuple[Verdict, int]] = {}
-        self.latest: list[Verdict] = []
-        self.round = 0
-        self.size = size
-
-    def add(self, pairs, round_: int, extras: bool = False) -> list[Verdict]:
-        """The verdicts after this look, frozen ones as they were when reached."""
-        current = decide_pairs(pairs, self.analysis, extras=extras)
-        for i, v in enumerate(current):
-            if i not in self.frozen and v.kind != "undecided":
-                self.frozen[i] = (v, round_)
-        self.latest, self.round = current, round_
-        return self.verdicts()
-
-    def verdicts(self) -> list[Verdict]:
-        return [self.frozen[i][0] if i in self.frozen else v for i, v in enumerate(self.latest)]
-
-    def look_of(self, i: int) -> tuple[int, bool]:
-        """(the round comparison i is read at, whether it is frozen there)."""
-        return (self.frozen[i][1], True) if i in self.frozen else (self.round, False)
-
-
-def replay(pairs: Sequence[tuple[str, Outcomes, Outcomes]], analysis: Analysis,
-           extras: bool = True) -> list[tuple[Verdict, int, bool]]:
-    """Every look of the family in order; each comparison's (verdict, round, frozen): at the
-    look that decided it, else at the latest. With `extras`, each verdict is recomputed with
-    the descriptive extras at its own look (the verdicts themselves are the same)."""
-    seeds = rounds(pairs, analysis)
-    looks = Looks(analysis, len(pairs))
-    for r in range(1, len(seeds) + 1):
-        looks.add(at_round(pairs, seeds, r), r)
-    if not pairs or not seeds:
-        return [(v, 0, False) for v in decide_pairs(pairs, analysis, extras=extras)]
-    out = [(v, *looks.look_of(i)) for i, v in enumerate(looks.verdicts())]
-    if extras:
-        cache: dict[int, list[Verdict]] = {}
-        for i, (v, r, frozen) in enumerate(out):
-            if r not in cache:
-                cache[r] = decide_pairs(at_round(pairs, seeds, r), analysis, extras=True)
-            out[i] = (cache[r][i], r, frozen)
-    return out
 
 
 # ---- the groups of a folder ----
@@ -232,12 +166,3 @@ def median_view(groups: list[Group], plan: P.Plan) -> list[Decided]:
 
 def open_comparisons(decided: list[Decided]) -> list[Decided]:
     return [d for d in decided if d.verdict.kind == "undecided"]
-
-
-def settled_groups(members: Sequence[tuple[str, str]], kinds: Sequence[str]) -> set[str]:
-    """The groups that get no more seeds: every comparison they take part in (baseline key,
-    variant key) has a verdict. The --until-decided loop and the simulations of it stop the
-    same groups."""
-    still = {k for (a, b), kind in zip(members, kinds, strict=True) if kind == "undecided"
-             for k in (a, b)}
-    return {k for pair in members for k in pair} - still

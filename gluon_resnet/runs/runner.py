@@ -77,6 +77,8 @@ def record_definition(exp: Experiment, profile: str, store: RunStore, source: st
         return
     if analysis is None and isinstance(old.get("analysis"), dict):
         info["analysis"] = old["analysis"]
+    elif analysis is None and (plan := P.read_plan(store.root)) is not None:
+        info["analysis"] = plan.analysis.to_dict()  # a lost definition: the lock keeps the plan
     if old.get(P.HASH_KEY):  # the lock's hash, written with the lock (analysis/plan.py)
         info[P.HASH_KEY] = old[P.HASH_KEY]
     if info != old:
