@@ -13,7 +13,7 @@ from scipy import stats
 
 from gluon_resnet.analysis import collapse as C
 from gluon_resnet.analysis import decide as D
-from gluon_resnet.analysis import plan as P, power, signtest
+from gluon_resnet.analysis import power, signtest
 import simloop
 
 ALPHA, MARGIN, CAP = 0.05, 0.005, 10
@@ -192,23 +192,6 @@ def test_a_verdict_once_reported_stays_under_the_locked_plan():
         taken_back += int(np.any(decided[:-1] & ~decided[1:]))
         assert kinds[CAP - 3:] == [kinds[CAP - 3]] * 7  # nothing moves past the cap
     assert taken_back == 0
-
-
-def test_plan_lock_refuses_another_plan(tmp_path):
-    from gluon_resnet.store import RunStore  # loads MXNet: here only, not at import
-
-    store = RunStore(tmp_path)
-    P.check_wanted(tmp_path, P.read_plan(tmp_path), DECLARED)  # nothing locked yet: anything goes
-    P.write_plan(store, P.Plan(DECLARED, locked=P.now()))
-    assert P.read_plan(tmp_path).analysis == DECLARED
-    P.check_wanted(tmp_path, P.read_plan(tmp_path), DECLARED)
-    for wanted in (D.Analysis.from_dict({**DECLARED.to_dict(), "max_seeds": 20}),
-                   D.Analysis.from_dict({**DECLARED.to_dict(), "basis": "mean"})):
-        with pytest.raises(P.PlanChanged, match="locked at the first look"):
-            P.check_wanted(tmp_path, P.read_plan(tmp_path), wanted)
-    P.lock_path(tmp_path).write_text("{not json")
-    with pytest.raises(P.LockProblem, match="not readable"):
-        P.read_plan(tmp_path)
 
 
 # ---- the sign test and the power statement ----

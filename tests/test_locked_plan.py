@@ -25,6 +25,8 @@ from test_until_decided import fake_record
 
 DEPTH_LIKE = Analysis(metric="final_precise_test_acc", margin=0.01, max_seeds=10, basis="mean")
 PAIR = ("conv_bn_relu", "bn_relu_conv")
+SEED_NOTEBOOK_LIKE = Analysis(metric="last3_precise_test_acc", margin=0.005, max_seeds=10,
+                              basis="median", collapse="separate", collapse_below=0.2)
 
 
 def _flip_scenario(n_exp: int, seed: int) -> list[np.ndarray]:
@@ -140,7 +142,7 @@ def test_frozen_verdicts_are_replayed_from_the_run_files(tmp_path):
     exp = EXPERIMENTS["orderings"]
     store = RunStore(tmp_path / "orderings" / "smoke")
     P.write_plan(store, P.Plan(analysis, locked=now()))  # as its first run locks it
-    for g, ordering in enumerate(("conv_bn_relu", "bn_relu_conv", "relu_preact")):
+    for g, ordering in enumerate(("conv_bn_relu", "relu_preact", "bn_relu_conv")):
         n = min(have[g], len(run) + analysis.min_seeds - 1)
         for cfg in expand(exp, "smoke", axes={"ordering": (ordering,), "seed": tuple(range(n))}):
             store.write(fake_record(cfg, float(v[g, cfg.seed]), finished=now()))
@@ -150,3 +152,18 @@ def test_frozen_verdicts_are_replayed_from_the_run_files(tmp_path):
     assert [d.verdict.kind for d in decided] != [x.kind for x in run[-1][1]]
     frozen = [d for d in decided if d.frozen]
     assert frozen and all(d.look < len(run) + analysis.min_seeds - 1 for d in frozen)
+
+
+def test_plan_lock_refuses_another_plan(tmp_path):
+    store = RunStore(tmp_path)
+    P.check_wanted(tmp_path, P.read_plan(tmp_path), SEED_NOTEBOOK_LIKE)  # none locked: any plan
+    P.write_plan(store, P.Plan(SEED_NOTEBOOK_LIKE, locked=P.now()))
+    assert P.read_plan(tmp_path).analysis == SEED_NOTEBOOK_LIKE
+    P.check_wanted(tmp_path, P.read_plan(tmp_path), SEED_NOTEBOOK_LIKE)
+    for wanted in (Analysis.from_dict({**SEED_NOTEBOOK_LIKE.to_dict(), "max_seeds": 20}),
+                   Analysis.from_dict({**SEED_NOTEBOOK_LIKE.to_dict(), "basis": "mean"})):
+        with pytest.raises(P.PlanChanged, match="locked at the first look"):
+            P.check_wanted(tmp_path, P.read_plan(tmp_path), wanted)
+    P.lock_path(tmp_path).write_text("{not json")
+    with pytest.raises(P.LockProblem, match="not readable"):
+        P.read_plan(tmp_path)
