@@ -135,13 +135,14 @@ def test_truncated_checkpoint_is_named_and_the_run_starts_over(
 
 
 @pytest.mark.slow
-def test_a_failed_run_makes_the_suite_exit_1(tmp_path):
-    # 7,000 images per class do not exist (6,000 do): the run fails, the suite carries on
+def test_more_images_than_the_data_set_has_is_a_usage_mistake(tmp_path):
+    # 7,000 images per class do not exist (6,000 do): this run used to fail in training and
+    # be retried on every call; the range now matches the data set, exit 2, nothing written
     proc = cli("--profile", "smoke", "--orderings", "conv_bn_relu", "--set",
                "train_per_class=7000", results=tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "failed" in proc.stdout and "some runs failed" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "train_per_class" in proc.stderr and "Traceback" not in proc.stderr
+    assert not any(tmp_path.rglob("*.json"))
 
 
 # ---------------------------------------------------------------- 3, 4: trusting what should be checked
