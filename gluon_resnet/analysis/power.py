@@ -137,7 +137,9 @@ def loop_power(an: _Plan, sd: float, c: int, delta: float, n_sims: int = N_POWER
     big = looks.size + 1
     first_d = np.where(hit_d.any(axis=1), hit_d.argmax(axis=1), big)
     first_e = np.where(hit_e.any(axis=1), hit_e.argmax(axis=1), big)
-    return float(np.mean(first_d <= first_e))  # the same look: better or worse, inside the margin
+    # found where a difference is shown no later than equivalence (the same look: better or
+    # worse, inside the margin); neither by the cap: not found
+    return float(np.mean((first_d < big) & (first_d <= first_e)))
 
 
 @lru_cache(maxsize=256)
