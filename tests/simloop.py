@@ -22,7 +22,7 @@ def until_decided(values: np.ndarray, comparisons: Sequence[tuple[int, int]],
     printed)."""
     members = [(str(a), str(b)) for a, b in comparisons]
     have = np.zeros(values.shape[0], dtype=int)
-    looks = V.Looks(analysis, len(comparisons))
+    looks = V.Looks(analysis)
     kinds = ["undecided"] * len(comparisons)
     out = []
     for r in range(1, analysis.max_seeds + 1):

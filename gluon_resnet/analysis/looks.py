@@ -31,12 +31,11 @@ class Looks:
     """The looks of one family, added one round at a time; a comparison decided at a look
     keeps that look's verdict (frozen) whatever later looks say."""
 
-    def __init__(self, analysis: Analysis, size: int):
+    def __init__(self, analysis: Analysis):
         self.analysis = analysis
         self.frozen: dict[int, tuple[Verdict, int]] = {}
         self.latest: list[Verdict] = []
         self.round = 0
-        self.size = size
 
     def add(self, pairs, round_: int, extras: bool = False) -> list[Verdict]:
         """The verdicts after this look, frozen ones as they were when reached."""
@@ -61,7 +60,7 @@ def replay(pairs: Sequence[tuple[str, Outcomes, Outcomes]], analysis: Analysis,
     look that decided it, else at the latest. With `extras`, each verdict is recomputed with
     the descriptive extras at its own look (the verdicts themselves are the same)."""
     seeds = rounds(pairs, analysis)
-    looks = Looks(analysis, len(pairs))
+    looks = Looks(analysis)
     for r in range(1, len(seeds) + 1):
         looks.add(at_round(pairs, seeds, r), r)
     if not pairs or not seeds:

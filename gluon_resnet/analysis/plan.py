@@ -221,13 +221,14 @@ def check_present(store, look_possible: Optional[str]) -> None:
 
 def check_locked_before(store, plan: Plan, look_possible: Optional[str]) -> None:
     """A lock written after the first look (a plan made to fit the data) is refused."""
-    if plan.locked and look_possible and _time(plan.locked) > _time(look_possible):
+    if plan.locked and look_possible and as_time(plan.locked) > as_time(look_possible):
         raise _problem(lock_path(store.root),
                        f"field locked ({plan.locked}) is after the first look its runs made "
                        f"possible ({look_possible}): the plan was written after the data")
 
 
-def _time(value: str) -> datetime.datetime:
+def as_time(value: str) -> datetime.datetime:
+    """An ISO 8601 time, in UTC where it names no zone (records and locks alike)."""
     t = datetime.datetime.fromisoformat(value)
     return t if t.tzinfo else t.replace(tzinfo=datetime.timezone.utc)
 

@@ -89,7 +89,8 @@ def first_look_time(groups: list[Group], analysis: Analysis) -> Optional[str]:
     for base, other in baseline_pairs(groups, analysis.baseline):
         done_a = {r.seed: r.finished for r in base.runs if r.done and r.finished}
         done_b = {r.seed: r.finished for r in other.runs if r.done and r.finished}
-        pairs = sorted(max(P._time(done_a[s]), P._time(done_b[s])) for s in done_a.keys() & done_b.keys())
+        pairs = sorted(max(P.as_time(done_a[s]), P.as_time(done_b[s]))
+                       for s in done_a.keys() & done_b.keys())
         if len(pairs) >= analysis.min_seeds:
             times.append(pairs[analysis.min_seeds - 1])
     return min(times).isoformat(timespec="seconds") if times else None
@@ -97,10 +98,10 @@ def first_look_time(groups: list[Group], analysis: Analysis) -> Optional[str]:
 
 def family_at(groups: list[Group], analysis: Analysis, when: str) -> tuple[P.Member, ...]:
     """The comparisons whose two groups had a finished run at time `when` (the first look)."""
-    limit = P._time(when)
+    limit = P.as_time(when)
 
     def started(g: Group) -> bool:
-        return any(r.done and r.finished and P._time(r.finished) <= limit for r in g.runs)
+        return any(r.done and r.finished and P.as_time(r.finished) <= limit for r in g.runs)
     return tuple(P.Member(other.label, P.family_key(base.config), P.family_key(other.config))
                  for base, other in baseline_pairs(groups, analysis.baseline)
                  if started(base) and started(other))
