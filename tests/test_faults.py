@@ -328,13 +328,13 @@ def _started(proc: subprocess.Popen, marker: str, limit: float = 120) -> str:
     return seen
 
 
-# Runs long enough to interrupt: 2,500 images, 5 epochs. The tests stop them once an epoch
-# is on disk; four more epochs of each run (20,000 images, seconds even with both runs on
-# two workers) leave the time to. More images only lengthen the resume, which trains the
-# rest (half the images of the first version of these tests, half the time). Output
+# Runs long enough to interrupt: 1,000 images, 5 epochs. The tests stop them once an epoch
+# is on disk (read every 50 ms); four more epochs of each run (8,000 images, seconds even
+# with both runs on two workers) leave the time to. More images only lengthen the resume,
+# which trains the rest (a fifth of the images of the first version of these tests). Output
 # unbuffered, to follow it.
 LONG = ["--profile", "smoke", "--orderings", "conv_bn_relu,bn_relu_conv", "--set",
-        "train_per_class=250", "--set", "epochs=5"]
+        "train_per_class=100", "--set", "epochs=5"]
 LIVE = {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 

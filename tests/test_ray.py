@@ -60,31 +60,16 @@ def executor_with(base, **options):
 
 
 @pytest.mark.slow
-def test_ray_grid_gives_the_sequential_records(ray_executor, sequential, tmp_path):
-    store = RunStore(tmp_path / "results" / "orderings" / "smoke")
-    ex = executor_with(ray_executor, checkpoint_uri=f"file://{tmp_path / 'worker'}")
-    counts = run_grid(RUNS, store, ex, results_dir=tmp_path / "results")
-    assert counts == {"trained": len(RUNS), "skipped": 0, "locked": 0, "lost": 0, "failed": 0}
-    records = store.records()
-    assert {r.run_id: comparable(r.to_dict()) for r in records} == sequential
-    for r in records:
-        assert r.environment["executor"] == "ray" and r.environment["attempt"] == 1
-        assert r.environment["threads"] == 1
-    assert (store.root / "report.md").exists()
-    # The workers trained into their own store (no shared file system assumed) ...
-    worker = RunStore(local_root(f"file://{tmp_path / 'worker'}", "orderings", "smoke"))
-    assert len(worker.records()) == len(RUNS)
-    # ... and a second submission finds every run done in the driver's store: no task runs.
-    again = run_grid(RUNS, store, ex, results_dir=tmp_path / "results")
-    assert again["skipped"] == len(RUNS) and again["trained"] == 0
-
-
-@pytest.mark.slow
-def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path):
+def test_ray_grid_gives_the_sequential_records_and_a_killed_worker_is_retried(
+        ray_executor, sequential, tmp_path):
+    """One grid on Ray (one submission: a Ray instance's workers cost seconds each): a worker
+    SIGKILLs itself after epoch 1 of one run, Ray retries it and it resumes; a run another
+    runner holds is left alone; every record equals the sequential executor's; the workers
+    trained into their own store; a second submission trains only what was held."""
     store = RunStore(tmp_path / "results" / "orderings" / "smoke")
     marker = tmp_path / "killed"
     worker_dir = tmp_path / "worker"
-    ex = executor_with(ray_executor, checkpoint_uri=str(worker_dir), max_retries=2,
+    ex = executor_with(ray_executor, checkpoint_uri=f"file://{worker_dir}", max_retries=2,
                        env={FAULT_ENV: f"1:{marker}"})
     runs = RUNS[:4]
     held = RUNS[4]  # another runner trains this one: the driver must leave it alone
@@ -97,13 +82,24 @@ def test_killed_worker_is_retried_and_resumes(ray_executor, sequential, tmp_path
     records = {r.run_id: r for r in store.records()}
     assert {k: comparable(r.to_dict()) for k, r in records.items()} == \
         {cfg.run_id: sequential[cfg.run_id] for cfg in runs}
+    for run_id, r in records.items():
+        assert r.environment["executor"] == "ray" and r.environment["threads"] == 1
+        assert r.environment["attempt"] == (2 if run_id == killed else 1)
     assert records[killed].status == "completed"
-    assert records[killed].environment["attempt"] == 2
-    attempts = (local_root(str(worker_dir), "orderings", "smoke") / "attempts" /
-                f"{killed}.jsonl").read_text().splitlines()
+    root = local_root(f"file://{worker_dir}", "orderings", "smoke")
+    attempts = (root / "attempts" / f"{killed}.jsonl").read_text().splitlines()
     first, second = (json.loads(line) for line in attempts)
     assert first["resume_after_epoch"] == 0 and second["resume_after_epoch"] == 1
     assert first["pid"] != second["pid"]  # a new worker process, Ray's retry
+    assert (store.root / "report.md").exists()
+    # The workers trained into their own store (no shared file system assumed) ...
+    assert len(RunStore(root).records()) == len(runs)
+    # ... and a second submission trains the released run alone: the others are done in the
+    # driver's store, so no task runs for them. The marker exists: no worker is killed again.
+    again = run_grid(RUNS, store, ex, results_dir=tmp_path / "results")
+    assert again == {"trained": 1, "skipped": 4, "locked": 0, "lost": 0, "failed": 0}
+    assert comparable(store.load(held.run_id).to_dict()) == sequential[held.run_id]
+    assert store.load(held.run_id).environment["attempt"] == 1
 
 
 def test_checkpoint_uri_forms(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from scipy import stats as sps
 
@@ -55,10 +56,16 @@ class CollapseCount:
 
     def p_exact(self) -> float:
         """Exact McNemar p (two-sided binomial on the discordant seeds); 1 when there are none."""
-        discordant = self.only_base + self.only_variant
-        if discordant == 0:
-            return 1.0
-        return float(sps.binomtest(self.only_variant, discordant, 0.5).pvalue)
+        return mcnemar_p(self.only_variant, self.only_base + self.only_variant)
+
+
+@lru_cache(maxsize=4096)
+def mcnemar_p(only_variant: int, discordant: int) -> float:
+    """Exact McNemar p of `only_variant` of `discordant` seeds; 1 when there are none (cached:
+    the simulations ask for the same few counts millions of times)."""
+    if discordant == 0:
+        return 1.0
+    return float(sps.binomtest(only_variant, discordant, 0.5).pvalue)
 
 
 def count(base: Mapping[int, float | None], variant: Mapping[int, float | None],
@@ -85,9 +92,13 @@ def min_p_over_looks(base: Mapping[int, float | None], variant: Mapping[int, flo
                      below: float, max_seeds: int) -> float:
     """The smallest exact McNemar p over the looks so far (every prefix of the seeds both arms
     finished, in seed order): a claim, once made, is not taken back by a later seed."""
-    seeds = sorted(set(base) & set(variant))[:max_seeds]
-    return min((count({s: base[s] for s in seeds[:k]}, {s: variant[s] for s in seeds[:k]},
-                      below).p_exact() for k in range(1, len(seeds) + 1)), default=1.0)
+    only_base = only_variant = 0
+    smallest = 1.0
+    for s in sorted(set(base) & set(variant))[:max_seeds]:  # the counts after each seed
+        cb, cv = collapsed(base[s], below), collapsed(variant[s], below)
+        only_base, only_variant = only_base + (cb and not cv), only_variant + (cv and not cb)
+        smallest = min(smallest, mcnemar_p(only_variant, only_base + only_variant))
+    return smallest
 
 
 def p_over_looks(min_p: float, max_seeds: int) -> float:

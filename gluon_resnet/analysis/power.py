@@ -15,7 +15,6 @@ from typing import Protocol
 import numpy as np
 from scipy import special
 from scipy import stats as sps
-from statsmodels.stats.power import TTestIndPower
 
 from . import signtest
 from .sequential import PLAN_CAP, PLAN_MAX, nominal_level, plan_t
@@ -88,14 +87,6 @@ def plan_seeds(a: np.ndarray, b: np.ndarray, est: float, se: float, an: _Plan, c
 N_POWER_SIMS = 4000  # Monte Carlo error of a power near 0.8: about 0.006
 
 
-@lru_cache(maxsize=64)
-def _sign_tables(cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """The sign test's nominal p for k positives of n (rows n = 0..cap, columns k): two-sided,
-    and one-sided P(Binomial(n, 1/2) >= k)."""
-    n, k = np.meshgrid(np.arange(cap + 1), np.arange(cap + 1), indexing="ij")
-    return signtest._p_two_sided(k, n), signtest._p_one_sided(k, n)
-
-
 def _hits(an: _Plan, d: np.ndarray, looks: np.ndarray, q_diff: float, q_equiv: float
           ) -> tuple[np.ndarray, np.ndarray]:
     """For each simulated experiment (rows) and look: whether the nominal test of a
@@ -104,7 +95,8 @@ def _hits(an: _Plan, d: np.ndarray, looks: np.ndarray, q_diff: float, q_equiv: f
     the margin). The t-tests compare statistics with critical values: the same decisions."""
     tol = 1 + 1e-12
     if an.basis == "median":
-        two, one = _sign_tables(an.max_seeds)
+        two, one = (signtest.p_table(kind, an.max_seeds + 1)
+                    for kind in ("two_sided", "one_sided"))
 
         def count(x: np.ndarray) -> np.ndarray:
             return np.cumsum(x, axis=1)[:, looks - 1]
@@ -164,6 +156,8 @@ def detectable(an: _Plan, sd: float, c: int) -> float | None:
 
 def _detectable_unpaired(an: _Plan, sd: float, c: int) -> float | None:
     """Unpaired plans: one last look of Welch's test at the cap (noncentral t)."""
+    from statsmodels.stats.power import TTestIndPower  # a second to import: only here
+
     n = an.max_seeds
     q = nominal_level("welch", an.min_seeds, min(n, PLAN_CAP), an.alpha / c)
     effect = TTestIndPower().solve_power(effect_size=None, nobs1=n, alpha=q, power=an.power,

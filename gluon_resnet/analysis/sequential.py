@@ -34,7 +34,6 @@ from typing import Protocol
 
 import numpy as np
 from scipy import special
-from statsmodels.stats.power import TTestIndPower, TTestPower
 
 NAN = float("nan")
 # kind -> (two groups?, index of the side: 0 two-sided, 1 one-sided)
@@ -274,6 +273,9 @@ def plan_t(a: np.ndarray, b: np.ndarray, d: float, se: float, *, paired: bool, m
 
     def level(kind: str) -> np.ndarray:
         return _plan_levels(kind, min_seeds, alpha / n_comparisons)[grid - min_seeds]
+    # statsmodels costs a second to import: only where a plan is made
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
     if paired:
         sd = float(np.std(b - a, ddof=1))
         pw = TTestPower().power(effect_size=abs(d) / sd, nobs=grid, alpha=level("paired"),

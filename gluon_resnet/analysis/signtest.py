@@ -32,9 +32,27 @@ def _p_one_sided(k: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 def _p(kind: str, k: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The nominal p of k positive signs out of n, looked up in the kind's table (the same
+    numbers as computing them: the table is computed by the same functions, once)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return _p_two_sided(k, n) if kind == "two_sided" else _p_one_sided(k, n)
+    k, n = np.asarray(k), np.asarray(n)
+    size = 64
+    while size <= (int(n.max()) if n.size else 0):
+        size *= 2
+    return p_table(kind, size)[n, k]
+
+
+@lru_cache(maxsize=16)
+def p_table(kind: str, rows: int) -> np.ndarray:
+    """The nominal p of k positives of n, as table[n, k] for 0 <= k <= n < rows: a simulation
+    looks up millions of them, and scipy's binomial functions cost far more per call than
+    per value. Two-sided, or one-sided P(Binomial(n, 1/2) >= k)."""
+    n, k = np.meshgrid(np.arange(rows), np.arange(rows), indexing="ij")
+    k = np.minimum(k, n)
+    table = _p_two_sided(k, n) if kind == "two_sided" else _p_one_sided(k, n)
+    table.setflags(write=False)
+    return table
 
 
 def look_p(d: np.ndarray, looks: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -45,9 +63,9 @@ def look_p(d: np.ndarray, looks: np.ndarray, margin: float) -> tuple[np.ndarray,
 
     def count(x: np.ndarray) -> np.ndarray:
         return (x & mask).sum(axis=1)
-    p_diff = _p_two_sided(count(d > 0), count(d != 0))
-    p_low = _p_one_sided(count(d > -margin), count(d != -margin))
-    p_high = _p_one_sided(count(d < margin), count(d != margin))
+    p_diff = _p("two_sided", count(d > 0), count(d != 0))
+    p_low = _p("one_sided", count(d > -margin), count(d != -margin))
+    p_high = _p("one_sided", count(d < margin), count(d != margin))
     return p_diff, np.maximum(p_low, p_high)
 
 
@@ -108,10 +126,18 @@ def median_interval(d: np.ndarray, level: float) -> tuple[float, float]:
     if n == 0:
         return float("nan"), float("nan")
     # cut j order statistics from each end, the most with P(Binomial(n, 1/2) <= j - 1) <= level/2
-    j = int(np.sum(sps.binom.cdf(np.arange(n), n, 0.5) <= level / 2))
+    j = int(np.sum(_cdf(n) <= level / 2))
     if j == 0:
         return float("-inf"), float("inf")
     return float(x[j - 1]), float(x[n - j])
+
+
+@lru_cache(maxsize=1024)
+def _cdf(n: int) -> np.ndarray:
+    """P(Binomial(n, 1/2) <= j) for j = 0..n-1."""
+    cdf = sps.binom.cdf(np.arange(n), n, 0.5)
+    cdf.setflags(write=False)
+    return cdf
 
 
 def power(n: int, p_positive: float, level: float) -> float:
