@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 STATISTICS = ("tests/test_decide.py", "tests/test_stats.py", "tests/test_collapse.py")
 
@@ -22,6 +24,7 @@ def pytest_sessionfinish(session):
 '''
 
 
+@pytest.mark.slow  # a second pytest process over the statistics tests: 10 s of make test-fast
 def test_statistics_tests_import_no_mxnet(tmp_path):
     (tmp_path / "no_mxnet.py").write_text(NO_MXNET)
     # Every module-level import is collected and the quick tests run; the simulations, marked
