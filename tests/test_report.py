@@ -294,6 +294,20 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
         assert below.count(f"against conv_bn_relu: {kind}") == int(n)
 
 
+def test_a_description_over_several_lines_stays_one_row_of_the_index(store: Path):
+    """A TOML experiment's description written over several lines (as the 04 notebook's is)
+    ended its row of the findings page's table after the first line."""
+    results = store.parent.parent
+    info_path = store / "experiment.json"
+    info = json.loads(info_path.read_text())
+    info["description"] = "Does it depend on momentum? conv_bn_relu against\nbn_relu_conv | ok"
+    info_path.write_text(json.dumps(info))
+    write_report(store)
+    rows = table(write_index(results).read_text(), "## Reports")
+    assert [r["description"] for r in rows] == [
+        "Does it depend on momentum? conv_bn_relu against bn_relu_conv \\| ok"]
+
+
 def test_pilots_get_no_verdicts_in_their_report_or_the_findings(store: Path):
     """A folder of pilots (its profile note starts with PILOTS) chose a protocol: its report
     and the findings page show its runs but no comparison ('undecided after 0 seeds' read as

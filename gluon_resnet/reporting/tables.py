@@ -2,6 +2,7 @@
 ordering with the baseline (the declared verdicts, the views beside them, other metrics)."""
 from __future__ import annotations
 
+import re
 from typing import Callable, Optional
 
 from ..analysis import stats
@@ -21,9 +22,11 @@ fmt_pct, fmt_pts = fmt(".2f", 100), fmt("+.2f", 100)
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Markdown table lines; a '|' inside a cell is escaped."""
+    """Markdown table lines; a '|' inside a cell is escaped and a line break is a space (a
+    description written over several lines of a TOML file would end the row)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return lines + ["| " + " | ".join(re.sub(r"\s*\n\s*", " ", c).replace("|", "\\|")
+                                      for c in r) + " |" for r in rows]
 
 
 def folder_kind(info: dict) -> str:
