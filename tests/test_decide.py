@@ -11,7 +11,6 @@ stops giving seeds to a comparison at its first decision (runs/runner.py, still_
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -212,15 +211,22 @@ def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
     assert max(rates.values()) > ALPHA - 0.005, f"worst case far from alpha: {rates}"
 
 
-def test_caps_past_the_simulation_take_no_longer():
-    """A cap of 1,000 costs what a cap of SIM_LOOKS does: the looks past it are bounded, not
-    simulated (--max-seeds 1000 took 46 s a round, 100,000 never finished)."""
+def test_caps_past_the_simulation_are_bounded_not_simulated(monkeypatch):
+    """A cap of 1,000 simulates what a cap of SIM_LOOKS does: the looks past it are bounded,
+    not simulated (--max-seeds 1000 took 46 s a round, 100,000 never finished)."""
+    simulated = []
+    real = S._null_running_min
+
+    def recording(two_groups, min_seeds, last_look, n_sims, keep):
+        simulated.append(last_look)
+        return real(two_groups, min_seeds, last_look, n_sims, keep)
     for kind in ("paired", "welch"):
         S.sequential_p(0.01, kind, 3, S.SIM_LOOKS)  # the simulation, cached
-        start = time.perf_counter()
+        monkeypatch.setattr(S, "_null_running_min", recording)
         p = S.sequential_p(0.01, kind, 3, 1000)
         level = S.nominal_level(kind, 3, 1000, ALPHA / 4)
-        assert time.perf_counter() - start < 1.0
+        monkeypatch.undo()
+        assert simulated == [], f"a cap of 1,000 simulated looks up to {simulated}"
         assert p == 1.0 and 0 < level < ALPHA / 4 / (1000 - S.SIM_LOOKS)
         assert S.sequential_p(level, kind, 3, 1000) <= ALPHA / 4
     assert S.sequential_p(1e-6, "paired", 40, 1000) == pytest.approx(961e-6)  # Bonferroni
@@ -344,21 +350,17 @@ def test_extras_leave_the_decision_unchanged_and_plan_seeds():
     assert "would settle it" in full.sentence(analysis)
 
 
-def test_planning_needs_fewer_seeds_for_larger_effects_and_is_fast():
+def test_planning_needs_fewer_seeds_for_larger_effects():
     rng = np.random.default_rng(3)
     noise = rng.normal(0, 0.004, 4)
     noise -= noise.mean()  # observed differences exactly 0.3, 0.5 and 1.0 points
     base = {s: BASE for s in range(4)}
     deltas = (0.003, 0.005, 0.010)
     variants = {f"d{d}": {s: BASE + d + noise[s] for s in range(4)} for d in deltas}
-    D.decide(base, variants, D.Analysis())  # warm the caches
-    start = time.perf_counter()
     verdicts = D.decide(base, variants, D.Analysis())
-    elapsed = time.perf_counter() - start
     needed = [v.seeds_for_difference for v in verdicts]
     assert all(v.kind == "undecided" for v in verdicts), [v.kind for v in verdicts]
     assert None not in needed and needed == sorted(needed, reverse=True), needed
-    assert elapsed < 0.3, f"planning three comparisons took {elapsed:.2f} s"
     # Bracket: more seeds than one unrepeated look at alpha/3 would need, fewer than
     # Bonferroni over all (at most 28 counted) looks would.
     effect = deltas[1] / np.std(noise, ddof=1)
