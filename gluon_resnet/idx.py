@@ -21,6 +21,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .atomic import write_json_atomic
+from .cache import cache_root
 
 PathLike = Union[str, Path]
 
@@ -224,9 +225,7 @@ def read_idx(path: PathLike, spec: IdxSpec, cache: Optional[dict] = None) -> np.
 
 def cache_path() -> Path:
     """JSON file remembering verified files by resolved path, size, mtime, inode and ctime."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "gluon-resnet-orderings" / "verified.json"
+    return cache_root() / "verified.json"
 
 
 def _stat_key(path: Path) -> tuple[str, dict]:

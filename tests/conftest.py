@@ -61,6 +61,20 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def simulation_cache(tmp_path_factory) -> Path:
+    """The null simulations' disk cache (analysis/_sim_cache) in this session's folder, shared
+    by the workers and every process a test starts: each table is simulated once a session,
+    never read from the user's cache."""
+    from gluon_resnet.analysis._sim_cache import CACHE_ENV
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    os.environ[CACHE_ENV] = str(base / "simulations")
+    return base / "simulations"
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist():
     """All 70,000 real images (found as a user's run would find them): a FashionMNIST."""

@@ -19,6 +19,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
+from gluon_resnet.analysis import _sim_cache as C
 from gluon_resnet.analysis import decide as D
 from gluon_resnet.analysis import sequential as S
 
@@ -230,6 +231,42 @@ def test_caps_past_the_simulation_are_bounded_not_simulated(monkeypatch):
         assert p == 1.0 and 0 < level < ALPHA / 4 / (1000 - S.SIM_LOOKS)
         assert S.sequential_p(level, kind, 3, 1000) <= ALPHA / 4
     assert S.sequential_p(1e-6, "paired", 40, 1000) == pytest.approx(961e-6)  # Bonferroni
+
+
+def test_simulations_kept_on_disk_are_read_back_only_whole_and_from_the_same_inputs(
+        tmp_path, monkeypatch):
+    """A second process reads the table the first one simulated (the same numbers); a file
+    that was damaged or edited, or computed from other arguments, is simulated afresh; a
+    folder that cannot be written costs only the time."""
+    monkeypatch.setenv(C.CACHE_ENV, str(tmp_path / "cache"))
+    calls = []
+    real = S._null_running_min
+
+    def counted(*args):
+        calls.append(args)
+        return real(*args)
+    monkeypatch.setattr(S, "_null_running_min", counted)
+    direct = real(False, 3, 6, 2_000, False)
+    first = S._simulated(False, 3, 6, 2_000, False)
+    again = S._simulated(False, 3, 6, 2_000, False)
+    assert len(calls) == 1 and all(np.array_equal(a, b) for a, b in zip(direct, first))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    (path,) = (tmp_path / "cache").glob("*.npz")
+    with np.load(path) as f:  # one p edited, the key and the digest kept
+        saved = dict(f)
+    saved["a0"] = saved["a0"].copy()
+    saved["a0"][0] = 0.5
+    np.savez(path, **saved)
+    assert all(np.array_equal(a, b) for a, b in zip(direct, S._simulated(False, 3, 6, 2_000, False)))
+    assert len(calls) == 2
+    path.write_bytes(path.read_bytes()[:1000])  # cut short
+    S._simulated(False, 3, 6, 2_000, False)
+    assert len(calls) == 3
+    S._simulated(False, 3, 7, 2_000, False)  # another plan of looks: its own table
+    assert len(calls) == 4 and len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv(C.CACHE_ENV, str(tmp_path / "file" / "cache"))  # cannot be made
+    assert all(np.array_equal(a, b) for a, b in zip(direct, S._simulated(False, 3, 6, 2_000, False)))
 
 
 def test_the_bound_past_the_simulation_is_conservative():

@@ -308,6 +308,24 @@ def test_a_description_over_several_lines_stays_one_row_of_the_index(store: Path
         "Does it depend on momentum? conv_bn_relu against bn_relu_conv \\| ok"]
 
 
+def test_a_run_between_report_rebuilds_still_locks_the_plan(tmp_path: Path):
+    """A run that finished while the report waits for its next rebuild (runs.jobs.Tally) locks
+    the plan as a rebuild would, drawing nothing; a folder of pilots locks nothing."""
+    from gluon_resnet.analysis import plan as P
+
+    results, said = tmp_path / "results", []
+    for profile, note in (("smoke", EXPERIMENT["profile_note"]), ("pilots", "PILOTS, seed 0")):
+        root = results / "orderings" / profile
+        (root / "runs").mkdir(parents=True)
+        for r in (record("conv_bn_relu", 0, 0.90), record("bn_relu_conv", 0, 0.93)):
+            (root / "runs" / f"{r['run_id']}.json").write_text(json.dumps(r))
+        (root / "experiment.json").write_text(json.dumps({**EXPERIMENT, "profile_note": note}))
+        assert refresh_reports(RunStore(root), results, said.append, draw=False), said
+        assert P.lock_path(root).exists() == (profile == "smoke")
+        assert not (root / "report.md").exists() and not list(root.glob("*.png"))
+    assert said == []
+
+
 def test_pilots_get_no_verdicts_in_their_report_or_the_findings(store: Path):
     """A folder of pilots (its profile note starts with PILOTS) chose a protocol: its report
     and the findings page show its runs but no comparison ('undecided after 0 seeds' read as
@@ -455,6 +473,32 @@ def test_reproduce_reads_a_definition_older_than_a_field_as_that_fields_default(
     assert "--set" not in found and "--seeds" in found
     info["base"]["shortcut"] = "zero_pad"  # a definition that really differs still gets one
     assert "--set shortcut=projection" in commands(records, info)[0]
+
+
+def test_a_figure_is_drawn_once_per_process_for_the_same_data(tmp_path: Path, monkeypatch):
+    """Drawn again from the same data, a figure's file gets the bytes drawn the first time
+    (those a fresh draw gives); other data or other matplotlib settings draw it anew."""
+    import matplotlib
+
+    from gluon_resnet.reporting import _drawn, plots
+
+    saved = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(path) or
+                        real_save(fig, path))
+    monkeypatch.setattr(_drawn, "_drawn", type(_drawn._drawn)())  # this test's cache only
+    series = {"a": [[0.5, 0.6, 0.7], [0.55, 0.65, 0.75]], "b": [[0.4, 0.5, 0.6]]}
+    first = plots.curves(series, "acc", tmp_path / "first.png", "t").read_bytes()
+    again = plots.curves(series, "acc", tmp_path / "again.png", "t").read_bytes()
+    assert len(saved) == 1 and again == first
+    _drawn._drawn.clear()
+    assert plots.curves(series, "acc", tmp_path / "fresh.png", "t").read_bytes() == first
+    other = {"a": series["a"], "b": [[0.4, 0.5, 0.61]]}
+    assert plots.curves(other, "acc", tmp_path / "other.png", "t").read_bytes() != first
+    assert plots.curves(series, "loss", tmp_path / "label.png", "t").read_bytes() != first
+    monkeypatch.setitem(matplotlib.rcParams, "lines.linewidth", 3.0)
+    assert plots.curves(series, "acc", tmp_path / "style.png", "t").read_bytes() != first
+    assert len(saved) == 5
 
 
 def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):

@@ -21,7 +21,8 @@ Null models ("kinds"), all for normal values:
   its limit, the one-sample F of an infinitely unequal pair, which is on the grid too. The
   price: with equal spreads the unpaired procedure is conservative (tests/test_decide.py, four
   variants, no difference: family-wise 0.025 at alpha 0.05). All ratios share one set of draws;
-  the first call per plan of looks takes about 1.5 s, planning's table as much again.
+  the first call per plan of looks takes about 1.5 s (6 s for Welch), planning's table as much
+  again; the tables are kept on disk for the next process (_sim_cache).
 
 No dependence on decide.py: the design's numbers come in as plain arguments.
 """
@@ -124,10 +125,21 @@ def _null_running_min(two_groups: bool, min_seeds: int, last_look: int, n_sims: 
     return _envelope(run[0]), _envelope(run[1])
 
 
+def _simulated(two_groups: bool, min_seeds: int, last_look: int, n_sims: int,
+               keep: bool) -> tuple[np.ndarray, ...]:
+    """_null_running_min's tables, kept on disk between processes (_sim_cache)."""
+    from ._sim_cache import kept
+
+    code = (_null_looks, _envelope, _null_running_min, welch_moments)
+    return kept("null-min", (two_groups, min_seeds, last_look, n_sims, keep, SIM_SEED,
+                             SD_RATIOS), code,
+                lambda: _null_running_min(two_groups, min_seeds, last_look, n_sims, keep))
+
+
 @lru_cache(maxsize=16)
 def _null_sides(two_groups: bool, min_seeds: int, last_look: int) -> tuple[np.ndarray, ...]:
     n_sims = N_SIMS_WELCH if two_groups else N_SIMS
-    return _null_running_min(two_groups, min_seeds, last_look, n_sims, keep=False)
+    return _simulated(two_groups, min_seeds, last_look, n_sims, keep=False)
 
 
 def _kind(kind: str) -> tuple[bool, int]:
@@ -237,7 +249,7 @@ def look_schedule(analysis: _Looks, n_available: int) -> list[int]:
 @lru_cache(maxsize=8)
 def _plan_tables(two_groups: bool, min_seeds: int) -> tuple[np.ndarray, ...]:
     n_sims = N_SIMS_PLAN_WELCH if two_groups else N_SIMS_PLAN
-    return _null_running_min(two_groups, min_seeds, max(PLAN_CAP, min_seeds), n_sims, keep=True)
+    return _simulated(two_groups, min_seeds, max(PLAN_CAP, min_seeds), n_sims, keep=True)
 
 
 def _plan_table(kind: str, min_seeds: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..atomic import write_atomic
 from ..records import Run
+from ._drawn import drawn_once
 
 DPI = 110
 
@@ -48,6 +49,7 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
+@drawn_once
 def curves(series: Mapping[str, Sequence[Sequence[float | None]]], ylabel: str,
            path: Path, title: str = "", log: bool = False,
            palette: Optional[Mapping[str, tuple]] = None,
@@ -84,6 +86,7 @@ def curves(series: Mapping[str, Sequence[Sequence[float | None]]], ylabel: str,
     return _save(fig, path)
 
 
+@drawn_once
 def per_part(panels: Mapping[str, Mapping[str, Mapping[str, float]]], ylabel: str,
              path: Path, title: str = "", log: bool = True,
              palette: Optional[Mapping[str, tuple]] = None) -> Path:
@@ -109,6 +112,7 @@ def per_part(panels: Mapping[str, Mapping[str, Mapping[str, float]]], ylabel: st
     return _save(fig, path)
 
 
+@drawn_once
 def strip(values: Mapping[str, Sequence[float]], ylabel: str, path: Path,
           title: str = "", palette: Optional[Mapping[str, tuple]] = None) -> Path:
     """Box plot per group with every seed drawn as a dot on top."""
@@ -209,6 +213,7 @@ def report_figures(groups, out_dir: Path) -> list[tuple[str, str]]:
     return made
 
 
+@drawn_once
 def paired_differences(diffs: Mapping[str, Mapping[int, float]], margin: float, ylabel: str,
                        path: Path, title: str = "") -> Path:
     """Per comparison, one dot per seed (variant - baseline on the same seed), the mean as a
@@ -231,6 +236,7 @@ def paired_differences(diffs: Mapping[str, Mapping[int, float]], margin: float, 
     return _save(fig, path)
 
 
+@drawn_once
 def effect_by(effects: Mapping[str, Sequence[tuple[str, float, float, float]]], xlabel: str,
               ylabel: str, margin: float, path: Path, title: str = "") -> Path:
     """Per variant, its difference to the baseline (with its interval) at each value of

@@ -13,7 +13,7 @@ from ..analysis.groups import (LAST_K, REACH, RUNNING_OF, Group, canon, group_ru
                                has_precise, metric_values, paired_differences, shared_config,
                                training_hours, varying_fields)
 from ..analysis.plan import Plan, PlanChanged
-from ..analysis.verdicts import Decided, Verdicts, analysis_of, store_verdicts
+from ..analysis.verdicts import Decided, Verdicts, analysis_of, store_plan, store_verdicts
 from ..records import Run, newest
 from ..store import LEFT_OUT, RunStore
 from . import export, paper, plots, reproduce
@@ -268,12 +268,27 @@ def side_folders(experiment_dir: Path, profiles: tuple[str, ...]) -> list[Path]:
             if p.parent.name not in profiles]
 
 
-def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], None]) -> bool:
-    """Rebuild the report and the index; False (and why) when that failed. A report bug
-    never stops the training suite: the runs on disk matter more."""
+def lock_what_is_due(root: Path) -> None:
+    """What a report rebuild locks, without drawing the report: the plan at the folder's first
+    finished run, its family at the first look (pilots lock nothing)."""
+    store = RunStore(root)
+    exp, _ = store.read_experiment()
+    records = store.records()
+    if folder_kind(exp) != "pilots" and any(r.done for r in records):
+        store_plan(store, records)
+
+
+def refresh_reports(store: RunStore, results_dir: Path, log: Callable[[str], None],
+                    draw: bool = True) -> bool:
+    """Rebuild the report and the index (`draw` False: only lock what is due, for a run that
+    finished between rebuilds); False (and why) when that failed. A report bug never stops
+    the training suite: the runs on disk matter more."""
     from .index import write_index
 
     try:
+        if not draw:
+            lock_what_is_due(store.root)
+            return True
         path = write_report(store.root)
         write_index(results_dir, log)
     except PlanChanged:  # the folder's lock: the caller says how to go on (exit status 2)

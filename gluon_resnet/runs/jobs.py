@@ -2,6 +2,7 @@
 the decision to train it made under its lock (`prepare`), and the parent's tally."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -78,12 +79,22 @@ def prepare(job: Job, store: RunStore, log: Callable[[str], None], verb: str = "
     return True
 
 
+# While a grid trains, its report is rebuilt after a run that trained if this long has passed
+# since the last rebuild (or the grid's start): after every run of minutes, but not after each
+# run of seconds, where drawing the figures took longer than training (smoke: 3 s a rebuild,
+# 0.5 s a run). The call rebuilds it once more when it ends (runner). Whatever a rebuild would
+# lock (the plan at the first finished run) is locked after every run all the same.
+REPORT_EVERY_SECONDS = 60.0
+
+
 class Tally:
     """The parent's side of every executor: counts, one line per finished job, and the
-    report rebuilt after each run that trained."""
+    report rebuilt as runs finish (at most every `report_every` seconds)."""
 
-    def __init__(self, store: RunStore, results_dir: Path, log: Callable[[str], None]):
+    def __init__(self, store: RunStore, results_dir: Path, log: Callable[[str], None],
+                 report_every: float = REPORT_EVERY_SECONDS):
         self.store, self.results_dir, self.log = store, results_dir, log
+        self.report_every, self._reported = report_every, time.monotonic()
         self.counts = {"trained": 0, "skipped": 0, "locked": 0, "lost": 0, "failed": 0}
         self.held: list[Job] = []  # the jobs another process was training, in order
 
@@ -100,4 +111,8 @@ class Tally:
             self.counts["failed"] += outcome.status == "failed"  # trained, and failed
             error = f" ({outcome.error})" if outcome.error else ""
             self.log(f"{job.head}: {outcome.status}{error}")
-            refresh_reports(self.store, self.results_dir, self.log)
+            if time.monotonic() - self._reported < self.report_every:
+                refresh_reports(self.store, self.results_dir, self.log, draw=False)
+            else:
+                refresh_reports(self.store, self.results_dir, self.log)
+                self._reported = time.monotonic()

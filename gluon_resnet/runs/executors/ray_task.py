@@ -18,6 +18,7 @@ from typing import Optional
 from urllib.parse import unquote, urlparse
 
 from ... import checkpoint
+from ...cache import cache_root
 from ...config import RunConfig
 from ...devices import contexts
 from ...records import Run
@@ -25,7 +26,6 @@ from ...store import RunStore
 from ..jobs import Job
 from .faults import store_for
 
-CACHE_SUBDIR = Path("gluon-resnet-orderings") / "ray-checkpoints"
 
 
 def check_uri(uri: Optional[str]) -> Optional[str]:
@@ -41,8 +41,7 @@ def check_uri(uri: Optional[str]) -> Optional[str]:
 def local_root(uri: Optional[str], experiment: str, profile: str) -> Path:
     """The worker-side store of this experiment x profile; `~` expands on the worker."""
     if not uri:
-        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        base = Path(cache) / CACHE_SUBDIR
+        base = cache_root() / "ray-checkpoints"
     elif urlparse(uri).scheme == "file":
         base = Path(unquote(urlparse(uri).path))
     else:
