@@ -268,12 +268,13 @@ def _verdict(row: dict, p_diff_holm: float, p_equiv_holm: float, p_collapse_holm
                     if extras and kind == "undecided" else (None, None))
     settle = min((x for x in (n_diff, n_eq) if x is not None), default=None)
     pi = prob_improvement(row["a"], row["b"], an.paired) if extras else (NAN, NAN, NAN)
-    gain = pairing_gain(row["a"], row["b"]) if an.paired else (NAN, NAN)
+    gain = pairing_gain(row["a"], row["b"]) if extras and an.paired else (NAN, NAN)
+    welch = welch_all(row["a_all"], row["b_all"]) if extras else (NAN,) * 4
+    spread = spread_of(row["a"], row["b"], an.paired) if extras else NAN
     return Verdict(row["name"], kind, row["n"], est, *_intervals(row, an, c, est, se, df),
                    p_d, row["p_diff_seq"], p_diff_holm, p_e, row["p_equiv_seq"],
-                   p_equiv_holm, equiv_sig, n_diff, n_eq, settle,
-                   *welch_all(row["a_all"], row["b_all"]), *gain, *pi, row["reason"],
-                   row["collapses"], p_collapse_holm, spread_of(row["a"], row["b"], an.paired))
+                   p_equiv_holm, equiv_sig, n_diff, n_eq, settle, *welch, *gain, *pi,
+                   row["reason"], row["collapses"], p_collapse_holm, spread)
 
 
 def decide(baseline: Mapping[int, float], variants: Mapping[str, Mapping[int, float]],
@@ -281,8 +282,9 @@ def decide(baseline: Mapping[int, float], variants: Mapping[str, Mapping[int, fl
     """Verdicts for every variant against the baseline: sequential looks and Holm included.
 
     Call it after every round of seeds; stop when no verdict is "undecided". extras=False skips
-    the bootstrap and the seed planning (NaN / None there; verdicts and p-values unchanged) for
-    simulations that run the whole loop thousands of times."""
+    what only a report shows (the bootstrap, the seed planning, the Welch view of all runs, the
+    pairing gain and the spread: NaN / None there; verdicts, p-values and intervals unchanged)
+    for the loop's decisions and the simulations that run it thousands of times."""
     return decide_pairs([(name, baseline, values) for name, values in variants.items()],
                         analysis, extras=extras)
 

@@ -70,8 +70,18 @@ def look_p(d: np.ndarray, looks: np.ndarray, margin: float) -> tuple[np.ndarray,
 
 
 def prefix_medians(d: np.ndarray, looks: np.ndarray) -> np.ndarray:
-    """Median of the first n differences for each n in looks."""
-    return np.array([float(np.median(d[:n])) for n in looks])
+    """Median of the first n differences for each n in looks (np.median's values: the middle
+    one, or the mean of the middle two), all looks in one sort."""
+    looks = np.asarray(looks, dtype=int)
+    if looks.size == 0:
+        return np.zeros(0)
+    width, d = int(looks.max()), np.asarray(d, float)
+    rows = np.where(np.arange(width) < looks[:, None], d[:width], np.inf)
+    rows.sort(axis=1)
+    at = np.arange(looks.size)
+    low, high = rows[at, (looks - 1) // 2], rows[at, looks // 2]
+    nan_before = np.cumsum(np.isnan(d[:width]))[looks - 1] > 0  # np.median's NaN
+    return np.where(nan_before, np.nan, np.where(low == high, low, (low + high) / 2))
 
 
 @lru_cache(maxsize=16)
