@@ -68,15 +68,20 @@ def mcnemar_p(only_variant: int, discordant: int) -> float:
     return float(sps.binomtest(only_variant, discordant, 0.5).pvalue)
 
 
+def _paired_flags(base: Mapping[int, float | None], variant: Mapping[int, float | None],
+                  below: float, max_seeds: int | None) -> list[tuple[bool, bool]]:
+    """(baseline collapsed, variant collapsed) on each seed both arms finished, the first
+    max_seeds of them in seed order."""
+    return [(collapsed(base[s], below), collapsed(variant[s], below))
+            for s in sorted(set(base) & set(variant))[:max_seeds]]
+
+
 def count(base: Mapping[int, float | None], variant: Mapping[int, float | None],
           below: float, max_seeds: int | None = None) -> CollapseCount:
     """Collapses over the seeds both arms finished (the first max_seeds of them, in order)."""
-    seeds = sorted(set(base) & set(variant))[:max_seeds]
-    cb = {s: collapsed(base[s], below) for s in seeds}
-    cv = {s: collapsed(variant[s], below) for s in seeds}
-    return CollapseCount(len(seeds), sum(cb.values()), sum(cv.values()),
-                         sum(cb[s] and not cv[s] for s in seeds),
-                         sum(cv[s] and not cb[s] for s in seeds))
+    flags = _paired_flags(base, variant, below, max_seeds)
+    return CollapseCount(len(flags), sum(b for b, _ in flags), sum(v for _, v in flags),
+                         sum(b and not v for b, v in flags), sum(v and not b for b, v in flags))
 
 
 def count_unpaired(base: Mapping[int, float | None], variant: Mapping[int, float | None],
@@ -94,8 +99,7 @@ def min_p_over_looks(base: Mapping[int, float | None], variant: Mapping[int, flo
     finished, in seed order): a claim, once made, is not taken back by a later seed."""
     only_base = only_variant = 0
     smallest = 1.0
-    for s in sorted(set(base) & set(variant))[:max_seeds]:  # the counts after each seed
-        cb, cv = collapsed(base[s], below), collapsed(variant[s], below)
+    for cb, cv in _paired_flags(base, variant, below, max_seeds):  # the counts after each seed
         only_base, only_variant = only_base + (cb and not cv), only_variant + (cv and not cb)
         smallest = min(smallest, mcnemar_p(only_variant, only_base + only_variant))
     return smallest
