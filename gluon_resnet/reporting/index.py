@@ -11,7 +11,8 @@ from ..records import newest
 from ..store import RunStore
 from ..analysis.groups import training_hours
 from . import paper
-from .tables import folder_kind, md_table, one_run_sentences
+from .reference import one_run_sentences
+from .tables import folder_kind, md_table
 from ..analysis.plan import PlanChanged
 from ..analysis.verdicts import store_verdicts
 

@@ -20,8 +20,9 @@ from . import export, paper, plots, reproduce
 from .per_seed import section_per_seed
 from .precise import precise_count, section_precise
 from .run_state import section_chance, section_state
+from .reference import section_reference
 from .tables import (fmt, fmt_pct, folder_kind, md_table, section_descriptive,
-                     section_pilots, section_reference, section_verdicts)
+                     section_pilots, section_verdicts)
 
 
 def fmt_mean_std(s: stats.Summary) -> str:
