@@ -294,6 +294,14 @@ def test_empty_store_and_index(tmp_path: Path, store: Path):
         assert below.count(f"against conv_bn_relu: {kind}") == int(n)
 
 
+def test_the_findings_line_counts_in_the_singular_and_the_plural():
+    from gluon_resnet.reporting.index import summary
+
+    one = summary("x", "x.md", 1, 0.25, Analysis(), [])
+    assert "(1 completed run, 0.2 hours" in one and "0 seeds each" in one
+    assert "(2 completed runs," in summary("x", "x.md", 2, 0.25, Analysis(), [])
+
+
 def test_a_description_over_several_lines_stays_one_row_of_the_index(store: Path):
     """A TOML experiment's description written over several lines (as the 04 notebook's is)
     ended its row of the findings page's table after the first line."""

@@ -61,10 +61,14 @@ def summary(name: str, link: str, n_runs: int, hours: float, analysis, decided: 
     said = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no comparison yet"
     seeds = sorted({d.verdict.n for d in decided})
     span = (f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}") if seeds else "0"
-    return (f"**[{name}]({link})** ({n_runs} completed runs, {hours:.1f} hours of training; "
-            f"{len(decided)} comparison(s) "
-            f"with {analysis.baseline} on {analysis.metric}, {span} seeds each, cap "
+    return (f"**[{name}]({link})** ({_count(n_runs, 'completed run')}, {hours:.1f} hours of "
+            f"training; {len(decided)} comparison(s) with {analysis.baseline} on "
+            f"{analysis.metric}, {span} seed{'' if span == '1' else 's'} each, cap "
             f"{analysis.max_seeds}): {said}.")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def reference_line(info: dict) -> list[str]:
@@ -100,7 +104,7 @@ def write_index(results_dir: Path, log: Callable[[str], None] = print) -> Option
         rows.append([f"[{root.parent.name}]({link})", root.name, gist(exp),
                      f"{len(records)} ({done} completed)", newest(records)])
         if folder_kind(exp) == "pilots":
-            findings += [f"- **[{name}]({link})** (pilots: {done} completed runs, "
+            findings += [f"- **[{name}]({link})** (pilots: {_count(done, 'completed run')}, "
                          f"{training_hours(records):.1f} hours of training): they chose the "
                          "protocol and are not seeds of it, so they get no verdicts."]
             continue
