@@ -27,7 +27,6 @@ from ..jobs import Job
 from .faults import store_for
 
 
-
 def check_uri(uri: Optional[str]) -> Optional[str]:
     """Refuse, on the driver, what a worker could not open: only paths and file:// URIs."""
     if uri and urlparse(uri).scheme not in ("", "file"):
