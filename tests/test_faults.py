@@ -20,7 +20,7 @@ from gluon_resnet.config import RunConfig
 from gluon_resnet.data import load_fashion_mnist
 from gluon_resnet.idx import DatasetError
 from gluon_resnet.records import CorruptRecord
-from gluon_resnet.runs.executors.faults import HANG_ENV
+from gluon_resnet.runs.executors.faults import GRACE_ENV, HANG_ENV
 from gluon_resnet.store import RunStore, read_record
 
 from conftest import comparable, mount
@@ -436,9 +436,11 @@ def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
 
 
 # A worker whose clean stop hangs (as MXNet's engine can, in C code) is ended by the kernel's
-# alarm within STOP_GRACE_SECONDS; its record stays "running", which the next call resumes.
+# alarm within STOP_GRACE_SECONDS (here 2 s, the same alarm sooner); its record stays
+# "running", which the next call resumes.
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", [{}, {HANG_ENV: "1"}], ids=["clean-stop", "stop-hangs"])
+@pytest.mark.parametrize("fault", [{}, {HANG_ENV: "1", GRACE_ENV: "2"}],
+                         ids=["clean-stop", "stop-hangs"])
 def test_workers_die_with_their_parent(tmp_path, fault):
     cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
            "--workers", "2"]

@@ -6,7 +6,9 @@ process that writes some run's record of epoch EPOCH (train_run writes it right 
 epoch's checkpoint) and manages to create the file MARKER SIGKILLs itself: once, whatever
 the number of workers. With GLUON_RESNET_FAULT_HANG_ON_STOP=1, a worker told to stop never
 finishes writing the run's "interrupted" record, as a process stuck in MXNet's engine never
-finishes stopping. Without either variable, `store_for` is a plain RunStore.
+finishes stopping. Without either variable, `store_for` is a plain RunStore. With
+GLUON_RESNET_FAULT_STOP_GRACE=SECONDS, the kernel ends such a worker after SECONDS instead of
+local.STOP_GRACE_SECONDS, so a test of that ending waits less.
 """
 from __future__ import annotations
 
@@ -20,6 +22,13 @@ from ...store import RunStore
 
 FAULT_ENV = "GLUON_RESNET_FAULT_KILL_AFTER_EPOCH"
 HANG_ENV = "GLUON_RESNET_FAULT_HANG_ON_STOP"
+GRACE_ENV = "GLUON_RESNET_FAULT_STOP_GRACE"
+
+
+def stop_grace(default: int) -> int:
+    """Seconds a stopped worker has before the kernel ends it: `default`, or a test's own."""
+    value = os.environ.get(GRACE_ENV)
+    return int(value) if value else default
 
 
 def store_for(root: Path | str) -> RunStore:

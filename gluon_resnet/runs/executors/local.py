@@ -27,7 +27,7 @@ from ...runtime import usable_cores
 from ...store import RunStore
 from ..jobs import Job, Outcome, Tally, longest_first
 from ..stop import deferred
-from .faults import store_for
+from .faults import stop_grace, store_for
 
 POLL_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -110,7 +110,7 @@ def _watch_parent(parent: int) -> None:
 
 def _end_within_grace() -> None:
     """Arm the kernel's alarm (default action: terminate) unless it is already armed."""
-    left = signal.alarm(STOP_GRACE_SECONDS)
+    left = signal.alarm(stop_grace(STOP_GRACE_SECONDS))
     if left:
         signal.alarm(left)
 
