@@ -1,7 +1,8 @@
 """The README's findings table says what the committed reports say: each row's verdict,
 effect, interval, seeds and seeds-to-settle are read back from its report's summary.csv
 (written from the run files by `run_all.py --report-only`), so a row cannot go stale when
-runs are added or a report changes."""
+runs are added or a report changes. The same holds for the 04 notebook's reading of its
+committed quick-mode run."""
 from __future__ import annotations
 
 import csv
@@ -10,10 +11,13 @@ from pathlib import Path
 
 from gluon_resnet.analysis.power import seeds_text
 from gluon_resnet.analysis.plan import read_plan
-from gluon_resnet.reporting.tables import fmt_pts
+from gluon_resnet.reporting.tables import fmt_pct, fmt_pts
+from gluon_resnet.runs.results import Results
 from gluon_resnet.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "experiments" / "notebooks" / "04_ablation.ipynb"
+MOMENTUM = "results/momentum/quick/report.md"
 ROW = re.compile(r"^\|\s*(\[[^]]*\]\(([^)]+)\)[^|]*)?\|([^|]+)\|([^|]+)\|([^|]+)\|\s*(\d+)\s*\|$")
 EFFECT = re.compile(r"^([+-]\d+\.\d\d) \(([+-]\d+\.\d\d) to ([+-]\d+\.\d\d)\)$")
 
@@ -98,3 +102,63 @@ def test_a_stale_seeds_to_settle_is_caught():
     for stale in (line.replace(f"~{n}", f"~{n + 1}"), line.replace(f"~{n}", f"more than {n}")):
         assert stale != line
         assert mismatches(text.replace(line, stale)), stale
+
+
+# ---------------------------------------------------------------- the 04 notebook's reading
+
+
+def notebook_reading() -> str:
+    """The stored 04 notebook's last markdown cell: its reading of the committed run."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return [c.source for c in nb.cells if c.cell_type == "markdown"][-1]
+
+
+def reading_facts() -> list[str]:
+    """What the reading must say, each fact written from the momentum report's summary.csv
+    and its runs (the paired differences per seed), in the reading's words."""
+    results = Results("momentum", "quick", ROOT / Path(MOMENTUM).parent)
+    diffs = results.per_seed["bn_relu_conv - conv_bn_relu"]
+    facts = []
+    for momentum in (0.0, 0.9):
+        row = summary_row(MOMENTUM, f"bn_relu_conv · momentum={momentum}")
+        n = int(float(row["verdict_n"]))
+        d = diffs.xs(momentum, level="momentum").iloc[:n]
+        facts.append(f"median difference {fmt_pts(float(row['verdict_diff']))} points "
+                     f"(simultaneous CI {fmt_pts(float(row['verdict_ci_low']))} to "
+                     f"{fmt_pts(float(row['verdict_ci_high']))}) over {n} seeds")
+        facts.append(f"behind in {(d < 0).sum()} of {n} seeds" if row["verdict"] == "worse"
+                     else f"ahead in {(d > 0).sum()} of {n} seeds")
+        if row["verdict"] == "undecided":
+            facts.append(f"about {settle_text(MOMENTUM, row['verdict_seeds_to_settle'])} "
+                         "seeds would settle it")
+        else:
+            facts.append(f"is {row['verdict']} than `conv_bn_relu`")
+    for ordering in ("conv_bn_relu", "bn_relu_conv"):
+        means = [fmt_pct(float(summary_row(MOMENTUM, f"{ordering} · momentum={m}")
+                               ["final_test_acc_mean"])) for m in (0.0, 0.9)]
+        facts.append(f"{means[0]} % → {means[1]} % for `{ordering}`")
+    return facts
+
+
+def reading_mismatches(text: str) -> list[str]:
+    """The facts the reading `text` no longer says (whitespace as in one line)."""
+    text = " ".join(text.split())
+    return [fact for fact in reading_facts() if fact not in text]
+
+
+def test_the_ablation_notebooks_reading_is_its_reports_numbers():
+    assert reading_mismatches(notebook_reading()) == []
+
+
+def test_a_stale_notebook_reading_is_caught():
+    """One digit of any fact, or a verdict's word, changed in the reading no longer reads
+    back."""
+    text = " ".join(notebook_reading().split())
+    for fact in reading_facts():
+        digit = re.search(r"\d", fact)
+        stale = (fact[:digit.start()] + str((int(digit.group()) + 1) % 10) + fact[digit.end():]
+                 if digit else re.sub(r"is \w+ than", "is better than", fact))
+        assert stale != fact, fact
+        assert reading_mismatches(text.replace(fact, stale)) == [fact]
