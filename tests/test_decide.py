@@ -389,6 +389,25 @@ def test_extras_leave_the_decision_unchanged_and_plan_seeds():
     assert "would settle it" in full.sentence(analysis)
 
 
+def test_past_the_cap_is_a_projection_until_the_caps_look():
+    """An undecided comparison whose spread projects past the cap: before the cap's look the
+    sentence says the plan is not expected to settle it; only at the cap that it ends
+    undecided (a projection from a few seeds is not an outcome)."""
+    rng = np.random.default_rng(2)  # +0.3 points, sd 0.6: undecided at 4 seeds and at 10
+    base = {s: BASE + rng.normal(0, 0.003) for s in range(10)}
+    var = {s: base[s] + 0.003 + rng.normal(0, 0.006) for s in range(10)}
+    analysis = D.Analysis(max_seeds=10)
+    said = {}
+    for n in (4, 10):
+        (v,) = D.decide({s: base[s] for s in range(n)}, {"x": {s: var[s] for s in range(n)}},
+                        analysis)
+        assert v.kind == "undecided" and v.seeds_to_settle and v.seeds_to_settle > 10, v
+        said[n] = v.sentence(analysis)
+    assert "past the locked cap of 10: at this spread the plan is not expected" in said[4]
+    assert "ends undecided" not in said[4]
+    assert said[10].endswith("past the locked cap of 10: this plan ends undecided")
+
+
 def test_planning_needs_fewer_seeds_for_larger_effects():
     rng = np.random.default_rng(3)
     noise = rng.normal(0, 0.004, 4)

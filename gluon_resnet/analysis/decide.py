@@ -121,8 +121,12 @@ class Verdict:
                     "seeds would be needed to settle it")
         settle = seeds_text(max(self.seeds_to_settle, analysis.min_seeds), analysis.basis)
         about = "" if settle.startswith("more") else "about "
-        past = (f", past the locked cap of {analysis.max_seeds}: this plan ends undecided"
-                if max(self.seeds_to_settle, analysis.min_seeds) > analysis.max_seeds else "")
+        past = ""
+        if max(self.seeds_to_settle, analysis.min_seeds) > analysis.max_seeds:
+            # a projection from the spread so far, not an outcome: only the cap's look ends it
+            past = (f", past the locked cap of {analysis.max_seeds}: "
+                    + ("this plan ends undecided" if self.n >= analysis.max_seeds else
+                       "at this spread the plan is not expected to settle it by its cap"))
         return (f"{head}; {about}{settle} seeds would settle it (difference: "
                 f"{seeds_text(self.seeds_for_difference, analysis.basis)}, "
                 f"equivalence: {seeds_text(self.seeds_for_equivalence, analysis.basis)}){past}")
