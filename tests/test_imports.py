@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 STATISTICS = ("tests/test_decide.py", "tests/test_stats.py", "tests/test_collapse.py")
 
