@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+import cli_process
 from conftest import comparable
 from gluon_resnet.runs import api
 from gluon_resnet.store import RunStore
@@ -64,11 +63,8 @@ def test_the_api_and_run_all_make_the_same_records(declared, tmp_path):
     assert saved.read_text() == TOML
     info = json.loads((out.folder / "experiment.json").read_text())
     assert Path(info["source"]).resolve() == saved.resolve()
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "run_all.py"), "--experiment", str(saved), "--profile",
-         "smoke", "--executor", "sequential", "--results-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    proc = cli_process.run(["--experiment", str(saved), "--profile", "smoke", "--executor",
+                            "sequential", "--results-dir", str(tmp_path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     mine, theirs = records(out.folder), records(tmp_path / "api_check" / "smoke")
     assert len(mine) == 4 and set(mine) == set(theirs)

@@ -23,6 +23,7 @@ from gluon_resnet.records import CorruptRecord
 from gluon_resnet.runs.executors.faults import GRACE_ENV, HANG_ENV
 from gluon_resnet.store import RunStore, read_record
 
+import cli_process
 from conftest import comparable, mount
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,10 +31,7 @@ CFG = RunConfig(width=0.0625, size=32, batch_size=64, epochs=3)
 
 
 def cli(*args: str, results: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(results), *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-                               **env})
+    return cli_process.run(["--results-dir", str(results), *args], env=env, timeout=timeout)
 
 
 def interrupt_at(monkeypatch, epoch: int) -> None:
@@ -300,12 +298,6 @@ def test_full_disk_says_so_and_the_run_resumes_after_space_is_freed(tmp_path):
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
-def terminal_sigint() -> None:
-    """Ctrl-C as in a terminal: a test runner started as a background job passes SIGINT on
-    ignored, and Python then never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _recorded(store: RunStore, epochs: int, limit: float = 120) -> None:
     """Wait until some run's record on disk holds `epochs` finished epochs."""
     deadline = time.time() + limit
@@ -341,10 +333,7 @@ LIVE = {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]])
 def test_ctrl_c_exits_130_with_one_line_and_the_run_resumes(tmp_path, workers):
-    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
-           *workers]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **LIVE}, preexec_fn=terminal_sigint)
+    proc = cli_process.popen(["--results-dir", str(tmp_path), *LONG, *workers], env=LIVE)
     _started(proc, "epoch 1/5")
     store = RunStore(tmp_path / "orderings" / "smoke")
     _recorded(store, epochs=1)
@@ -365,9 +354,7 @@ def test_a_kill_marks_the_run_interrupted_and_it_resumes(tmp_path):
     """`kill PID` (SIGTERM) on a background run_all.py: the record says interrupted, not
     running, and the next call resumes it."""
     one = [*LONG[:2], "--orderings", "conv_bn_relu", *LONG[4:], "--executor", "sequential"]
-    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *one]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **LIVE})
+    proc = cli_process.popen(["--results-dir", str(tmp_path), *one], env=LIVE)
     _started(proc, "epoch 1/5")
     store = RunStore(tmp_path / "orderings" / "smoke")
     _recorded(store, epochs=1)
@@ -442,10 +429,8 @@ def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
 @pytest.mark.parametrize("fault", [{}, {HANG_ENV: "1", GRACE_ENV: "2"}],
                          ids=["clean-stop", "stop-hangs"])
 def test_workers_die_with_their_parent(tmp_path, fault):
-    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(tmp_path), *LONG,
-           "--workers", "2"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, **LIVE, **fault})
+    proc = cli_process.popen(["--results-dir", str(tmp_path), *LONG, "--workers", "2"],
+                             env={**LIVE, **fault}, merge_stderr=True)
     _started(proc, "epoch 1/5")
     _recorded(RunStore(tmp_path / "orderings" / "smoke"), epochs=1)
     children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children")

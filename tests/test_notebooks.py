@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -19,6 +18,7 @@ from mxnet import autograd, gluon
 from nbclient import NotebookClient
 from scipy import stats as sps
 
+import cli_process
 import gluon_resnet as gr
 from gluon_resnet.tools import dataflow, propagation
 from gluon_resnet.data import to_batch
@@ -52,12 +52,10 @@ def kernelspec(tmp_path_factory) -> Path:
 def smoke_results(tmp_path_factory) -> Path:
     """A results folder written by run_all.py: smoke profile, three orderings, two seeds."""
     out = tmp_path_factory.mktemp("results")
-    done = subprocess.run(
-        [sys.executable, "run_all.py", "--experiment", "orderings", "--profile", "smoke",
-         "--orderings", ",".join(SMOKE_ORDERINGS), "--seeds", ",".join(map(str, SMOKE_SEEDS)),
-         "--results-dir", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = cli_process.run(
+        ["--experiment", "orderings", "--profile", "smoke", "--orderings",
+         ",".join(SMOKE_ORDERINGS), "--seeds", ",".join(map(str, SMOKE_SEEDS)),
+         "--results-dir", str(out)], timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return out / "orderings" / "smoke"
 

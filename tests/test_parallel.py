@@ -2,7 +2,6 @@
 sequential executor, respect the per-run locks, and survive a worker killed mid-run."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,18 +14,15 @@ from gluon_resnet.runs.executors.local import local_slots, threads_per_worker
 from gluon_resnet.runtime import usable_cores
 from gluon_resnet.store import RunStore
 
+import cli_process
 from conftest import comparable
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDERINGS = ("conv_bn_relu", "bn_after_add", "relu_before_add", "bn_relu_conv")  # 4 smoke runs
 def run_cli(results: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "run_all.py"), "--profile", "smoke", "--orderings",
-           ",".join(ORDERINGS), "--results-dir", str(results), *args]
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **env}
-    full_env = {k: v for k, v in full_env.items() if v != ""}  # "" = unset it
-    proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, f"{cmd}:\n{proc.stdout}\n{proc.stderr}"
+    proc = cli_process.run(["--profile", "smoke", "--orderings", ",".join(ORDERINGS),
+                            "--results-dir", str(results), *args], env=env)
+    assert proc.returncode == 0, f"{proc.args}:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 

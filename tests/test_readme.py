@@ -13,7 +13,6 @@ from gluon_resnet.analysis.power import seeds_text
 from gluon_resnet.analysis.plan import read_plan
 from gluon_resnet.reporting.tables import fmt_pct, fmt_pts
 from gluon_resnet.runs.results import Results
-from gluon_resnet.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "experiments" / "notebooks" / "04_ablation.ipynb"

@@ -2,25 +2,23 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gluon_resnet.store import RunStore, read_record
 
+import cli_process
+
 ROOT = Path(__file__).resolve().parents[1]
 ORDERINGS = ("conv_bn_relu", "bn_after_add", "relu_before_add", "relu_preact", "bn_relu_conv")
 
 
 def run_cli(*args: str, results: Path, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "run_all.py"), "--results-dir", str(results), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0 or not check, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    proc = cli_process.run(["--results-dir", str(results), *args])
+    assert proc.returncode == 0 or not check, f"{proc.args} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
@@ -113,6 +111,44 @@ def test_fresh_retrains_and_report_only_rebuilds(smoke):
     proc = run_cli("--profile", "smoke", "--report-only", results=results)
     assert (store.root / "report.md").exists()
     assert "training" not in proc.stdout
+
+
+ENDINGS = """
+import sys
+how = sys.argv[1]
+print("out", how)
+print("err", how, file=sys.stderr)
+if how == "status":
+    sys.exit(3)
+if how == "message":
+    sys.exit("a message")
+if how == "ctrl-c":
+    raise KeyboardInterrupt
+if how == "error":
+    raise ValueError("boom")
+"""
+
+
+@pytest.mark.slow
+def test_a_forked_command_is_the_fresh_command(smoke, tmp_path):
+    """Most commands in these tests are forked from a process that imported run_all.py once
+    (tests/cli_process.py): the same output, status and ending as a fresh interpreter, and a
+    fresh one wherever the environment read at import differs from the server's."""
+    results, _ = smoke
+    for args in (["--profile", "smoke", "--report-only"], ["--profile", "nope"]):
+        forked, fresh = (cli_process.run(["--results-dir", str(results), *args], fresh=f)
+                         for f in (False, True))
+        assert (forked.returncode, forked.stdout, forked.stderr) == (
+            fresh.returncode, fresh.stdout, fresh.stderr), args
+    script = tmp_path / "endings.py"
+    script.write_text(ENDINGS)
+    for how, status in (("ok", 0), ("status", 3), ("message", 1), ("ctrl-c", -2), ("error", 1)):
+        forked, fresh = (cli_process.run([how], script=str(script), fresh=f)
+                         for f in (False, True))
+        assert forked.returncode == fresh.returncode == status, how
+        assert (forked.stdout, forked.stderr) == (fresh.stdout, fresh.stderr), how
+    assert cli_process.can_fork(cli_process.environment(None))
+    assert not cli_process.can_fork(cli_process.environment({"OMP_NUM_THREADS": "2"}))
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import math
 import platform
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from gluon_resnet.records import Epoch, Run, new_record
 from gluon_resnet.schedule import lr_schedule
 from gluon_resnet.store import RunStore, read_record
 
+import cli_process
 from conftest import comparable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,11 +212,13 @@ RUNNER = textwrap.dedent("""
 """)
 
 
-def _runner(tmp_path: Path, store: Path, cfg: RunConfig, **kw) -> subprocess.Popen:
+def _runner(tmp_path: Path, store: Path, cfg: RunConfig):
+    """RUNNER in a process of its own (forked: tests/cli_process.py), output and errors in one
+    pipe."""
     script = tmp_path / "runner.py"
     script.write_text(RUNNER.format(root=str(ROOT), subset=", ".join(map(str, RUNNER_SUBSET))))
-    return subprocess.Popen([sys.executable, str(script), str(store), json.dumps(cfg.to_dict())],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return cli_process.popen([str(store), json.dumps(cfg.to_dict())], script=str(script),
+                             merge_stderr=True)
 
 
 def _epochs_on_disk(store: RunStore, run_id: str) -> int:
