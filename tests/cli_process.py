@@ -9,8 +9,8 @@ repeat is only the interpreter's start and the imports.
 
 What is read at import (thread counts, the allocator, oneDNN's ISA cap: gluon_resnet.runtime,
 MXNet) is the server's, so a call whose environment differs there is run as a fresh
-`python run_all.py` instead (`fresh`), as are calls that ask for it. The smoke grid
-(conftest.smoke_grid) and the golden, notebook and import tests start fresh interpreters.
+`python run_all.py` instead, as are calls that ask for it (`fresh`). The session's smoke
+grid (conftest.smoke_grid, which the golden check reads) comes from a fresh interpreter.
 """
 from __future__ import annotations
 

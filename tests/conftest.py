@@ -143,10 +143,10 @@ def cli_in_process(capsys, monkeypatch):
 # `make test`, pytest-xdist hands whole files to its two workers in collection order
 # (--dist loadfile --no-loadscope-reorder): long ones first, so that neither worker is left
 # with a long file at the end while the other idles. A stale list costs balance, not tests.
-LONGEST_FIRST = ("test_faults.py", "test_notebooks.py", "test_parallel.py", "test_decide.py",
-                 "test_collapse.py", "test_ray.py", "test_run_all.py", "test_until_decided.py",
-                 "test_train.py", "test_api.py", "test_ablations.py", "test_report.py",
-                 "test_imports.py", "test_nets.py")
+LONGEST_FIRST = ("test_faults.py", "test_notebooks.py", "test_decide.py", "test_parallel.py",
+                 "test_ray.py", "test_collapse.py", "test_run_all.py", "test_api.py",
+                 "test_until_decided.py", "test_train.py", "test_report.py", "test_nets.py",
+                 "test_ablations.py", "test_imports.py")
 
 
 def pytest_collection_modifyitems(config, items):
