@@ -23,7 +23,7 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(ROOT / "run_all.py")
@@ -191,6 +191,8 @@ class Process:
 
 
 def environment(env: Optional[dict[str, str]]) -> dict[str, str]:
+    """The command's whole environment: this process's, the checkout on PYTHONPATH, one
+    OpenMP thread, then `env` ("" unsets a variable)."""
     full = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
     return {k: v for k, v in full.items() if v != ""}  # "" = unset it
 
@@ -202,7 +204,8 @@ def can_fork(env: dict[str, str]) -> bool:
 
 
 def popen(args: list[str], env: Optional[dict[str, str]] = None, cwd: Path = ROOT,
-          merge_stderr: bool = False, fresh: bool = False, script: str = SCRIPT):
+          merge_stderr: bool = False, fresh: bool = False, script: str = SCRIPT
+          ) -> Union[Process, subprocess.Popen]:
     """`python script args` (run_all.py by default), started: a Process (or a
     subprocess.Popen where it cannot be forked)."""
     full = environment(env)
@@ -219,5 +222,10 @@ def run(args: list[str], env: Optional[dict[str, str]] = None, cwd: Path = ROOT,
         ) -> subprocess.CompletedProcess:
     """`python script args` to its end, as subprocess.run(..., capture_output=True, text=True)."""
     proc = popen(args, env, cwd, fresh=fresh, script=script)
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # as subprocess.run: killed, then the error
+        proc.kill()
+        proc.wait()
+        raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
