@@ -7,10 +7,11 @@ import math
 import statistics
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..config import RunConfig
 from ..idx import NUM_CLASSES, TEST_IMAGES, TRAIN_IMAGES
+from ..records import Run
 from ..store import RunStore
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = TRAIN_IMAGES // NUM_CLASSES, TEST_IMAGES // NUM_CLASSES
@@ -65,30 +66,34 @@ def relative_cost(cfg: RunConfig) -> float:
     return cfg.epochs * (3 * train + test) * flops
 
 
-def measured_rates(results_dir: Path) -> dict[tuple, float]:
-    """Median training images/s per (arch, width, size, batch_size, device) over runs on disk."""
+def runs_on_disk(results_dir: Path) -> list[Run]:
+    """Every run record of every experiment and profile under results_dir."""
+    return [rec for runs in sorted(Path(results_dir).glob("*/*/runs"))
+            for rec in RunStore(runs.parent).records()]
+
+
+def measured_rates(records: Sequence[Run]) -> dict[tuple, float]:
+    """Median training images/s per (arch, width, size, batch_size, device) over `records`."""
     seen: dict[tuple, list[float]] = {}
-    for runs in Path(results_dir).glob("*/*/runs"):
-        for rec in RunStore(runs.parent).records():
-            c = rec.config
-            key = (c.arch, c.width, c.size, c.batch_size, rec.device or "?")
-            seen.setdefault(key, []).extend(e.images_per_sec for e in rec.epochs)
+    for rec in records:
+        c = rec.config
+        key = (c.arch, c.width, c.size, c.batch_size, rec.device or "?")
+        seen.setdefault(key, []).extend(e.images_per_sec for e in rec.epochs)
     return {k: statistics.median(v) for k, v in seen.items() if v}
 
 
-def bench_gflops(results_dir: Path, device: str = "cpu") -> float:
+def bench_gflops(records: Sequence[Run], results_dir: Path, device: str = "cpu") -> float:
     """Training GFLOP/s to assume for a network never measured here: the median achieved by
-    the runs on disk (this machine's real speed, on this suite's networks), else the
-    benchmark's, else the default."""
+    `records` (this machine's real speed, on this suite's networks), else the benchmark's
+    in results_dir, else the default."""
     achieved = []
-    for runs in Path(results_dir).glob("*/*/runs"):
-        for rec in RunStore(runs.parent).records():
-            c = rec.config
-            if rec.device != device or not rec.epochs:
-                continue
-            rate = statistics.median(e.images_per_sec for e in rec.epochs)
-            flops = forward_flops(c.arch, c.ordering, c.width, c.size, c.final_bn_relu)
-            achieved.append(rate * 3 * flops / 1e9)
+    for rec in records:
+        c = rec.config
+        if rec.device != device or not rec.epochs:
+            continue
+        rate = statistics.median(e.images_per_sec for e in rec.epochs)
+        flops = forward_flops(c.arch, c.ordering, c.width, c.size, c.final_bn_relu)
+        achieved.append(rate * 3 * flops / 1e9)
     if achieved:
         return statistics.median(achieved)
     try:
@@ -101,15 +106,16 @@ class Speeds:
     """This machine's speed on `device`, as the runs under results_dir show it: measured
     images/s per network where one was trained here, else its FLOPs at the GFLOP/s the
     runs achieved. That fallback builds each network once, so it is computed only when a
-    network was never measured."""
+    network was never measured. The run files are read once, for both."""
 
     def __init__(self, results_dir: Path, device: str):
         self.results_dir, self.device = Path(results_dir), device
-        self.rates = measured_rates(self.results_dir)
+        self.records = runs_on_disk(self.results_dir)
+        self.rates = measured_rates(self.records)
 
     @cached_property
     def gflops(self) -> float:
-        return bench_gflops(self.results_dir, self.device)
+        return bench_gflops(self.records, self.results_dir, self.device)
 
     def seconds(self, cfg: RunConfig) -> tuple[float, str]:
         """Seconds for the whole run, and where the figure comes from."""
