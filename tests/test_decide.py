@@ -408,6 +408,41 @@ def test_past_the_cap_is_a_projection_until_the_caps_look():
     assert said[10].endswith("past the locked cap of 10: this plan ends undecided")
 
 
+def test_no_seed_count_the_locked_plan_cannot_decide_at_is_projected():
+    """Median basis, cap 20, two comparisons (orderings_confirm's plan): 7 of 7 differences
+    below 0 is the most a 7-seed look can show, and the plan's level (alpha spent over looks
+    3..20) is below its p, so 7 seeds cannot settle it whatever the truth. The projection is
+    the first count where one look at the plan's own level has the declared power; it said 7
+    here, the level of a plan that ended at 7."""
+    from gluon_resnet.analysis import signtest
+
+    pts = {"x": [-0.18, -1.16, -0.28, -0.71, -0.82, -0.30, -0.90],
+           "y": [+0.41, -0.31, -0.26, -0.65, -0.25, +0.34, -0.20]}
+    base = {s: BASE for s in range(7)}
+    analysis = D.Analysis(basis="median", max_seeds=20)
+    v, _ = D.decide(base, {k: {s: BASE + d / 100 for s, d in enumerate(ds)}
+                           for k, ds in pts.items()}, analysis)
+    level = signtest.nominal_level("two_sided", 3, 20, ALPHA / 2)
+    assert v.kind == "undecided" and 2 / 2 ** 7 > level, (v, level)
+    m = v.seeds_for_difference
+    assert m is not None and 7 < m <= 20, v
+    d = np.array(pts["x"]) / 100
+    p_neg = stats.norm.cdf(abs(np.median(d)) / np.std(d, ddof=1))
+    assert signtest.power(m, p_neg, level) >= 0.8 > signtest.power(m - 1, p_neg, level)
+
+
+def test_a_later_cap_projects_more_seeds():
+    """Mean basis: the same 5 paired seeds (+0.36 points, sd 0.21) under caps 10 and 30. A
+    look before the cap spends alpha as the whole locked plan does, so the later cap (more
+    looks, a lower level) needs more seeds; the projection did not depend on the cap."""
+    base = {s: BASE for s in range(5)}
+    var = {s: BASE + d / 100 for s, d in enumerate([0.6, 0.1, 0.5, 0.2, 0.4])}
+    said = {cap: D.decide(base, {"x": var}, D.Analysis(max_seeds=cap))[0] for cap in (10, 30)}
+    assert all(v.kind == "undecided" for v in said.values()), said
+    short, long = said[10].seeds_for_difference, said[30].seeds_for_difference
+    assert short is not None and long is not None and 5 < short < long <= 10, (short, long)
+
+
 def test_planning_needs_fewer_seeds_for_larger_effects():
     rng = np.random.default_rng(3)
     noise = rng.normal(0, 0.004, 4)

@@ -2,7 +2,8 @@
 difference it detects, and how such figures are printed.
 
 Both assume the truth is what the seeds so far show (their difference and spread) and one last
-look at the plan's nominal level F^{-1}(alpha/C): earlier looks, which could only help, and
+look at the plan's nominal level F^{-1}(alpha/C), F over the locked plan's looks up to its cap
+(past the cap, over the looks up to that last one): earlier looks, which could only help, and
 Holm's steps are ignored. The mean basis plans with the noncentral t (sequential.plan_t), the
 median basis with the binomial law of the signs of normal differences.
 """
@@ -17,7 +18,7 @@ from scipy import special
 from scipy import stats as sps
 
 from . import signtest
-from .sequential import PLAN_CAP, PLAN_MAX, nominal_level, plan_t
+from .sequential import PLAN_CAP, PLAN_MAX, horizon, nominal_level, plan_t
 
 
 class _Plan(Protocol):  # what is read of declared.Analysis
@@ -62,8 +63,10 @@ def _sign_plan(d: np.ndarray, an: _Plan, c: int) -> tuple[int | None, int | None
     est = float(np.median(d))
     ns = range(max(d.size, an.min_seeds), PLAN_MAX + 1)
 
+    @lru_cache(maxsize=None)
     def level(kind: str, n: int) -> float:
-        return signtest.nominal_level(kind, an.min_seeds, n, an.alpha / c)
+        return signtest.nominal_level(kind, an.min_seeds, int(horizon(n, an.max_seeds)),
+                                       an.alpha / c)
     p_pos = sps.norm.cdf(abs(est) / sd)
     n_diff = None if est == 0 else _first(
         ns, lambda n: signtest.power(n, p_pos, level("two_sided", n)) >= an.power)
@@ -80,8 +83,9 @@ def plan_seeds(a: np.ndarray, b: np.ndarray, est: float, se: float, an: _Plan, c
     for equivalence, if the truth were what the seeds so far show."""
     if an.basis == "median":
         return _sign_plan(b - a, an, c)
-    return plan_t(a, b, est, se, paired=an.paired, min_seeds=an.min_seeds, alpha=an.alpha,
-                  power=an.power, margin=an.margin, n_comparisons=c)
+    return plan_t(a, b, est, se, paired=an.paired, min_seeds=an.min_seeds,
+                  max_seeds=an.max_seeds, alpha=an.alpha, power=an.power, margin=an.margin,
+                  n_comparisons=c)
 
 
 N_POWER_SIMS = 4000  # Monte Carlo error of a power near 0.8: about 0.006

@@ -271,20 +271,30 @@ def _first(n: np.ndarray, power: np.ndarray, target: float) -> int | None:
     return int(n[hit[0]]) if hit.size else None
 
 
+def horizon(n, cap: int):
+    """The last planned look that sets the level of a last look at n seeds: the locked cap up
+    to it (the plan's looks spend alpha up to its cap, wherever it stops), n past it (a plan
+    with a larger cap, for what would settle it); at most PLAN_MAX. n: an int or an array."""
+    return np.minimum(np.maximum(n, cap), PLAN_MAX)
+
+
 def plan_t(a: np.ndarray, b: np.ndarray, d: float, se: float, *, paired: bool, min_seeds: int,
-          alpha: float, power: float, margin: float,
+          max_seeds: int, alpha: float, power: float, margin: float,
           n_comparisons: int) -> tuple[int | None, int | None]:
     """Seeds at which one last look would have the declared power for the difference and for
     the equivalence question if the truth were the observed difference d and spread of a and b
-    (the n seeds used; se the latest standard error), at level F_n^{-1}(alpha/C): earlier looks
-    (which could only help) and Holm's steps are ignored."""
+    (the n seeds used; se the latest standard error), at level F^{-1}(alpha/C) with F over the
+    looks up to the locked cap max_seeds (a look before the cap spends alpha as the whole plan
+    does), or up to that look past the cap: earlier looks (which could only help) and Holm's
+    steps are ignored."""
     n = min(a.size, b.size)
     if n < 2 or not se > 0:
         return None, None
     grid = np.arange(max(n, min_seeds), PLAN_MAX + 1)
 
     def level(kind: str) -> np.ndarray:
-        return _plan_levels(kind, min_seeds, alpha / n_comparisons)[grid - min_seeds]
+        levels = _plan_levels(kind, min_seeds, alpha / n_comparisons)
+        return levels[horizon(grid, max_seeds) - min_seeds]
     # statsmodels costs a second to import: only where a plan is made
     from statsmodels.stats.power import TTestIndPower, TTestPower
 

@@ -143,8 +143,10 @@ SEQUENTIAL_NOTE = (
     "than the interval behind an equivalence verdict (two one-sided tests at alpha each "
     "side): an 'equivalent' comparison's simultaneous interval may reach past the margin; "
     "'about m seeds "
-    "would settle it' is a power analysis at the observed difference and spread, for the "
-    "difference and for equivalence, whichever needs fewer.")
+    "would settle it' is a power analysis at the observed difference and spread: the first "
+    "number of seeds at which one look at the locked plan's level (alpha spent over its "
+    "looks up to the cap) has the declared power, for the difference and for equivalence, "
+    "whichever needs fewer.")
 
 
 def section_verdicts(v: Verdicts) -> list[str]:
