@@ -22,6 +22,7 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from gluon_resnet.analysis import _sim_cache as C
 from gluon_resnet.analysis import decide as D
 from gluon_resnet.analysis import sequential as S
+from gluon_resnet.analysis import signtest
 
 BASE, MARGIN, ALPHA, MAX_SEEDS = 0.90, 0.005, 0.05, 10
 # (sd of the seed effect that all groups of a paired seed share, sd of each run's own noise)
@@ -414,8 +415,6 @@ def test_no_seed_count_the_locked_plan_cannot_decide_at_is_projected():
     3..20) is below its p, so 7 seeds cannot settle it whatever the truth. The projection is
     the first count where one look at the plan's own level has the declared power; it said 7
     here, the level of a plan that ended at 7."""
-    from gluon_resnet.analysis import signtest
-
     pts = {"x": [-0.18, -1.16, -0.28, -0.71, -0.82, -0.30, -0.90],
            "y": [+0.41, -0.31, -0.26, -0.65, -0.25, +0.34, -0.20]}
     base = {s: BASE for s in range(7)}
