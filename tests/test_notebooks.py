@@ -8,20 +8,21 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import mxnet as mx
-import nbformat
 import numpy as np
 import pytest
 from mxnet import autograd, gluon
-from nbclient import NotebookClient
 from scipy import stats as sps
 
 import cli_process
 import gluon_resnet as gr
 from gluon_resnet.tools import dataflow, propagation
 from gluon_resnet.data import to_batch
+
+if TYPE_CHECKING:  # nbformat and nbclient take 1.7 s to import: only the tests that run
+    import nbformat  # a notebook pay it, not every worker's collection
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
@@ -67,6 +68,9 @@ def run_copy(name: str, tmp_path: Path, monkeypatch, kernelspec: Path, check: st
     that one on are then run again in the same kernel, as a reader reruns a cell and the ones
     below it: the JSON gains "again" (check's second JSON) and "again_text" (what the rerun
     cell printed)."""
+    import nbformat
+    from nbclient import NotebookClient
+
     stored = NOTEBOOKS / name
     before = hashlib.sha256(stored.read_bytes()).hexdigest()
     nb = nbformat.read(stored, as_version=4)
@@ -109,6 +113,8 @@ def _result(nb: nbformat.NotebookNode) -> dict:
 
 def nb_cells(name: str) -> list:
     """The stored notebook's cells."""
+    import nbformat
+
     return nbformat.read(NOTEBOOKS / name, as_version=4).cells
 
 
