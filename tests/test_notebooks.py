@@ -21,8 +21,10 @@ import gluon_resnet as gr
 from gluon_resnet.tools import dataflow, propagation
 from gluon_resnet.data import to_batch
 
-if TYPE_CHECKING:  # nbformat and nbclient take 1.7 s to import: only the tests that run
-    import nbformat  # a notebook pay it, not every worker's collection
+# nbformat and nbclient are imported where a notebook is read or run, not here: their import
+# doubled each worker's collection time, which every test run pays
+if TYPE_CHECKING:
+    import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"

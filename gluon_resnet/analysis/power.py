@@ -63,8 +63,7 @@ def _sign_plan(d: np.ndarray, an: _Plan, c: int) -> tuple[int | None, int | None
     est = float(np.median(d))
     ns = range(max(d.size, an.min_seeds), PLAN_MAX + 1)
 
-    @lru_cache(maxsize=None)
-    def level(kind: str, n: int) -> float:
+    def level(kind: str, n: int) -> float:  # nominal_level's cache: one bisection per horizon
         return signtest.nominal_level(kind, an.min_seeds, int(horizon(n, an.max_seeds)),
                                        an.alpha / c)
     p_pos = sps.norm.cdf(abs(est) / sd)
