@@ -79,7 +79,10 @@ def _paired_flags(base: Mapping[int, float | None], variant: Mapping[int, float 
 def count(base: Mapping[int, float | None], variant: Mapping[int, float | None],
           below: float, max_seeds: int | None = None) -> CollapseCount:
     """Collapses over the seeds both arms finished (the first max_seeds of them, in order)."""
-    flags = _paired_flags(base, variant, below, max_seeds)
+    return _count(_paired_flags(base, variant, below, max_seeds))
+
+
+def _count(flags: list[tuple[bool, bool]]) -> CollapseCount:
     return CollapseCount(len(flags), sum(b for b, _ in flags), sum(v for _, v in flags),
                          sum(b and not v for b, v in flags), sum(v and not b for b, v in flags))
 
@@ -97,12 +100,24 @@ def min_p_over_looks(base: Mapping[int, float | None], variant: Mapping[int, flo
                      below: float, max_seeds: int) -> float:
     """The smallest exact McNemar p over the looks so far (every prefix of the seeds both arms
     finished, in seed order): a claim, once made, is not taken back by a later seed."""
+    return _min_p(_paired_flags(base, variant, below, max_seeds))
+
+
+def _min_p(flags: list[tuple[bool, bool]]) -> float:
     only_base = only_variant = 0
     smallest = 1.0
-    for cb, cv in _paired_flags(base, variant, below, max_seeds):  # the counts after each seed
+    for cb, cv in flags:  # the counts after each seed
         only_base, only_variant = only_base + (cb and not cv), only_variant + (cv and not cb)
         smallest = min(smallest, mcnemar_p(only_variant, only_base + only_variant))
     return smallest
+
+
+def paired(base: Mapping[int, float | None], variant: Mapping[int, float | None],
+           below: float, max_seeds: int) -> tuple[CollapseCount, float]:
+    """count() and min_p_over_looks() from one reading of the flags (the simulations call
+    both for every comparison at every look)."""
+    flags = _paired_flags(base, variant, below, max_seeds)
+    return _count(flags), _min_p(flags)
 
 
 def p_over_looks(min_p: float, max_seeds: int) -> float:

@@ -170,17 +170,17 @@ def _samples(base: Mapping[int, float | None], var: Mapping[int, float | None], 
         xa, xb = np.array([a[s] for s in sorted(a)]), np.array([b[s] for s in sorted(b)])
         return xa, xb, min(xa.size, xb.size), xa, xb, counts, p
     seeds = sorted(base.keys() & var.keys())[:an.max_seeds]
-    counts = C.count(base, var, an.collapse_below, an.max_seeds)
-    p = (C.p_over_looks(C.min_p_over_looks(base, var, an.collapse_below, an.max_seeds),
-                        an.max_seeds) if an.collapse == "separate" else NAN)
-    a, b = (C.apply_rule({s: g[s] for s in seeds}, an.collapse, an.collapse_below)
-            for g in (base, var))
-    both = sorted(a.keys() & b.keys())
-    # the unpaired view beside it reads every usable run of each group within the cap
-    a_all, b_all = (C.apply_rule({s: g[s] for s in sorted(g)[:an.max_seeds]}, an.collapse,
-                                 an.collapse_below) for g in (base, var))
+    counts, min_p = C.paired(base, var, an.collapse_below, an.max_seeds)
+    p = C.p_over_looks(min_p, an.max_seeds) if an.collapse == "separate" else NAN
+    # the rule is applied to each run alone, so once per group serves both views: the pairs
+    # on the seeds both groups ran, and (the unpaired view beside it) every usable run of
+    # each group within the cap
+    a, b = (C.apply_rule(g, an.collapse, an.collapse_below) for g in (base, var))
+    both = [s for s in seeds if s in a and s in b]
+    a_all, b_all = ([ruled[s] for s in sorted(g)[:an.max_seeds] if s in ruled]
+                    for g, ruled in ((base, a), (var, b)))
     return (np.array([a[s] for s in both]), np.array([b[s] for s in both]), len(both),
-            np.array(list(a_all.values())), np.array(list(b_all.values())), counts, p)
+            np.array(a_all), np.array(b_all), counts, p)
 
 
 def _median_looks(a: np.ndarray, b: np.ndarray, n: int, margin: float):
