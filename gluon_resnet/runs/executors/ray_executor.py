@@ -74,7 +74,13 @@ class RayExecutor:
         if o.ship_code:  # job-level: Ray uploads local folders only for the whole job
             kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[2])]}
         if self.local:
-            kwargs.update(include_dashboard=False, _node_ip_address="127.0.0.1", **o.local_init)
+            # No prestarted workers: they start without the job's runtime environment (its
+            # code and each task's OMP_NUM_THREADS), so no task could use them; on 2 cores
+            # they cost about 4 s of CPU at every start of a local instance.
+            kwargs.update(include_dashboard=False, _node_ip_address="127.0.0.1",
+                          _system_config={"enable_worker_prestart": False,
+                                          "prestart_worker_first_driver": False},
+                          **o.local_init)
         ray.init(address=o.address, **kwargs)
         self.started = self.local
         return self
