@@ -63,15 +63,18 @@ def small_disk(tmp_path):
 
 @pytest.fixture(scope="session", autouse=True)
 def simulation_cache(tmp_path_factory) -> Path:
-    """The null simulations' disk cache (analysis/_sim_cache) in this session's folder, shared
-    by the workers and every process a test starts: each table is simulated once a session,
+    """The disk caches kept between processes (the null simulations, analysis/_sim_cache; the
+    figures, reporting/_drawn) in this session's folder, shared by the workers and every
+    process a test starts: each table is simulated and each figure drawn once a session,
     never read from the user's cache."""
     from gluon_resnet.analysis._sim_cache import CACHE_ENV
+    from gluon_resnet.cache import FIGURE_CACHE_ENV
 
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # the session's folder, above each worker's own
     os.environ[CACHE_ENV] = str(base / "simulations")
+    os.environ[FIGURE_CACHE_ENV] = str(base / "figures")
     return base / "simulations"
 
 

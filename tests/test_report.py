@@ -483,30 +483,78 @@ def test_reproduce_reads_a_definition_older_than_a_field_as_that_fields_default(
     assert "--set shortcut=projection" in commands(records, info)[0]
 
 
-def test_a_figure_is_drawn_once_per_process_for_the_same_data(tmp_path: Path, monkeypatch):
+def test_a_figure_is_drawn_once_for_the_same_data(tmp_path: Path, monkeypatch):
     """Drawn again from the same data, a figure's file gets the bytes drawn the first time
-    (those a fresh draw gives); other data or other matplotlib settings draw it anew."""
+    (those a fresh draw gives): from this process's memory, or, in another process (memory
+    empty), from the folder of kept figures; a kept file that is damaged, or belongs to other
+    inputs, is drawn again. Other data or other matplotlib settings draw it anew."""
+    import shutil
+
     import matplotlib
 
+    from gluon_resnet.cache import FIGURE_CACHE_ENV
     from gluon_resnet.reporting import _drawn, plots
 
     saved = []
     real_save = plots._save
     monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(path) or
                         real_save(fig, path))
-    monkeypatch.setattr(_drawn, "_drawn", type(_drawn._drawn)())  # this test's cache only
+    monkeypatch.setattr(_drawn, "_drawn", type(_drawn._drawn)())  # this test's caches only
+    kept = tmp_path / "kept"
+    monkeypatch.setenv(FIGURE_CACHE_ENV, str(kept))
     series = {"a": [[0.5, 0.6, 0.7], [0.55, 0.65, 0.75]], "b": [[0.4, 0.5, 0.6]]}
     first = plots.curves(series, "acc", tmp_path / "first.png", "t").read_bytes()
     again = plots.curves(series, "acc", tmp_path / "again.png", "t").read_bytes()
     assert len(saved) == 1 and again == first
+    kept_file, = kept.glob("*.kept")
+    _drawn._drawn.clear()  # as in a new process
+    assert plots.curves(series, "acc", tmp_path / "other_process.png", "t").read_bytes() == first
+    assert len(saved) == 1
     _drawn._drawn.clear()
+    shutil.rmtree(kept)  # neither cache: drawn afresh, the same bytes
     assert plots.curves(series, "acc", tmp_path / "fresh.png", "t").read_bytes() == first
+    assert len(saved) == 2
+    # a damaged kept file (one byte of the image changed) is not used: drawn again
+    blob = bytearray(kept_file.read_bytes())
+    blob[100] ^= 0xFF
+    kept_file.write_bytes(bytes(blob))
+    _drawn._drawn.clear()
+    assert plots.curves(series, "acc", tmp_path / "damaged.png", "t").read_bytes() == first
+    assert len(saved) == 3 and kept_file.read_bytes() != bytes(blob)  # and kept again, whole
     other = {"a": series["a"], "b": [[0.4, 0.5, 0.61]]}
     assert plots.curves(other, "acc", tmp_path / "other.png", "t").read_bytes() != first
     assert plots.curves(series, "loss", tmp_path / "label.png", "t").read_bytes() != first
+    assert len(saved) == 5
+    # another figure's whole kept file under this figure's name: its digest names other inputs
+    foreign = next(f for f in kept.glob("*.kept") if f != kept_file)
+    kept_file.write_bytes(foreign.read_bytes())
+    _drawn._drawn.clear()
+    assert plots.curves(series, "acc", tmp_path / "foreign.png", "t").read_bytes() == first
+    assert len(saved) == 6
     monkeypatch.setitem(matplotlib.rcParams, "lines.linewidth", 3.0)
     assert plots.curves(series, "acc", tmp_path / "style.png", "t").read_bytes() != first
-    assert len(saved) == 5
+    assert len(saved) == 7
+
+
+def test_the_kept_figures_are_bounded_and_a_read_only_folder_only_costs_time(
+        tmp_path: Path, monkeypatch):
+    """The folder keeps the newest figures only; where it cannot be written, figures are
+    drawn and written as without it."""
+    from gluon_resnet.cache import FIGURE_CACHE_ENV
+    from gluon_resnet.reporting import _drawn, plots
+
+    monkeypatch.setattr(_drawn, "_drawn", type(_drawn._drawn)())
+    monkeypatch.setattr(_drawn, "_KEEP_ON_DISK", 2)
+    kept = tmp_path / "kept"
+    monkeypatch.setenv(FIGURE_CACHE_ENV, str(kept))
+    for i in range(4):
+        plots.strip({"a": [0.5, 0.6 + i / 100]}, "acc", tmp_path / f"{i}.png")
+    assert len(list(kept.glob("*.kept"))) == 2
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv(FIGURE_CACHE_ENV, str(blocked / "figures"))
+    out = plots.strip({"a": [0.5, 0.7]}, "acc", tmp_path / "drawn.png")
+    assert out.read_bytes().startswith(b"\x89PNG")
 
 
 def test_effect_figure_draws_one_seed_and_bounds_the_interval(tmp_path: Path):
