@@ -40,20 +40,6 @@ def sequential(smoke_grid) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.slow
-def test_two_workers_give_the_sequential_records(sequential, tmp_path):
-    proc = run_cli(tmp_path, "--workers", "2")
-    got = records(tmp_path)
-    assert {k: comparable(r) for k, r in got.items()} == sequential
-    assert all(r["status"] == "completed" and r["environment"]["threads"] == 1
-               for r in got.values())
-    assert "2 worker processes" in proc.stdout
-    # both workers trained, and the parent rebuilt the report (runs of seconds: at the end)
-    assert "(w1) [" in proc.stdout and "(w2) [" in proc.stdout, proc.stdout
-    assert proc.stdout.count("report: ") >= 1
-    assert (tmp_path / "orderings" / "smoke" / "report.md").exists()
-
-
 def test_the_report_is_rebuilt_as_runs_finish_at_most_every_report_every_seconds(tmp_path):
     """Runs of minutes get a report after each; runs of seconds are not held up by figures
     after each (the call's end rebuilds it: runner)."""
@@ -78,13 +64,25 @@ def test_the_report_is_rebuilt_as_runs_finish_at_most_every_report_every_seconds
 
 
 @pytest.mark.slow
-def test_a_killed_worker_run_is_redone_and_resumes(sequential, tmp_path):
+def test_two_workers_give_the_sequential_records_and_a_killed_workers_run_resumes(
+        sequential, tmp_path):
+    """One grid on two workers (a grid costs seconds of worker start-up): both train, the
+    parent rebuilds the report, and the run whose worker SIGKILLs itself after epoch 1 is
+    handed to a fresh worker and resumes; every record is the sequential executor's."""
     marker = tmp_path / "killed"
     proc = run_cli(tmp_path, "--workers", "2", **{FAULT_ENV: f"1:{marker}"})
     killed = marker.read_text()  # this run's worker SIGKILLed itself after epoch 1
     assert f"{killed}: worker" in proc.stdout and "died" in proc.stdout, proc.stdout
     assert f"{killed}: training (resuming after epoch 1)" in proc.stdout, proc.stdout
-    assert {k: comparable(r) for k, r in records(tmp_path).items()} == sequential
+    got = records(tmp_path)
+    assert {k: comparable(r) for k, r in got.items()} == sequential
+    assert all(r["status"] == "completed" and r["environment"]["threads"] == 1
+               for r in got.values())
+    assert "2 worker processes" in proc.stdout
+    # both workers trained, and the parent rebuilt the report (runs of seconds: at the end)
+    assert "(w1) [" in proc.stdout and "(w2) [" in proc.stdout, proc.stdout
+    assert proc.stdout.count("report: ") >= 1
+    assert (tmp_path / "orderings" / "smoke" / "report.md").exists()
 
 
 @pytest.mark.slow
