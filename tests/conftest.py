@@ -16,6 +16,12 @@ from typing import Any
 # Must be set before MXNet loads; an explicit setting by the caller wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# jsonschema (imported by nbformat and Ray) imports rfc3987_syntax where it is installed (d2l's
+# jupyter brings it), which compiles 38 grammars: a second of CPU in every test process that
+# reads a notebook, for an "iri" format check that no schema read here uses. Without it,
+# jsonschema leaves that one format unchecked.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -213,6 +213,7 @@ def test_welch_f_holds_at_sd_ratios_on_and_off_its_grid(kind):
     assert max(rates.values()) > ALPHA - 0.005, f"worst case far from alpha: {rates}"
 
 
+@pytest.mark.slow  # simulates the tables of SIM_LOOKS looks (about 6 s of CPU)
 def test_caps_past_the_simulation_are_bounded_not_simulated(monkeypatch):
     """A cap of 1,000 simulates what a cap of SIM_LOOKS does: the looks past it are bounded,
     not simulated (--max-seeds 1000 took 46 s a round, 100,000 never finished)."""
