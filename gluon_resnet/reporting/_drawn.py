@@ -40,7 +40,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get(FIGURE_CACHE_ENV) or cache_root() / "figures")
 
 
-def _key(name: str, code: str, arguments: dict) -> str:
+def _key(name: str, code: Optional[str], arguments: dict) -> str:
     """The figure's identity. Pickled, not repr'd: numpy elides long arrays in repr, and
     equal pickles unpickle to equal data, so two different figures never share one."""
     settings = repr(sorted(matplotlib.rcParams.items()))
@@ -95,7 +95,10 @@ def _remember(key: str, png: bytes) -> None:
 def drawn_once(draw: Callable[..., Path]) -> Callable[..., Path]:
     """Wrap a figure function whose argument `path` is the PNG it writes."""
     signature = inspect.signature(draw)
-    code = inspect.getsource(sys.modules[draw.__module__])
+    try:
+        code: Optional[str] = inspect.getsource(sys.modules[draw.__module__])
+    except (OSError, TypeError):  # no source to read (e.g. bytecode only): memory alone
+        code = None
 
     @functools.wraps(draw)
     def wrapper(*args, **kwargs) -> Path:
@@ -107,11 +110,12 @@ def drawn_once(draw: Callable[..., Path]) -> Callable[..., Path]:
             key = _key(draw.__name__, code, arguments)
         except (pickle.PicklingError, TypeError, AttributeError):  # data that cannot be keyed
             return draw(*args, **kwargs)
-        png = _drawn.get(key) or _read_kept(key)
+        png = _drawn.get(key) or (_read_kept(key) if code is not None else None)
         if png is None:
             out = draw(*args, **kwargs)
             png = Path(out).read_bytes()
-            _keep(key, png)
+            if code is not None:
+                _keep(key, png)
             _remember(key, png)
             return out
         _remember(key, png)
