@@ -409,6 +409,45 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(signame):
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
 
 
+STOP_IN_NDARRAY_INIT = """
+import os, signal, sys, time
+import mxnet as mx
+from mxnet._ctypes.ndarray import NDArrayBase
+from gluon_resnet.runs.stop import stop_on_ctrl_c
+stop_on_ctrl_c()
+sent = []
+
+def tracer(frame, event, arg):  # Ctrl-C as MXNet's NDArray.__init__ starts, before its handle
+    if event == "call" and frame.f_code is NDArrayBase.__init__.__code__ and not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs here, inside the constructor's call
+            pass
+
+try:
+    sys.settrace(tracer)
+    x = mx.nd.ones((2,))
+    sys.settrace(None)
+    for _ in range(100):  # the training loop goes on
+        time.sleep(0.05)
+    print("the stop was lost")
+    sys.exit(3)
+except KeyboardInterrupt:
+    print("stopped" if sent else "never sent")
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_that_lands_in_an_arrays_constructor_is_quiet():
+    """Seen once under load (Ctrl-C, sequential executor): the stop landed in NDArray's
+    __init__ before the array held its handle, and the half-made array's __del__ printed a
+    traceback ("no attribute 'handle'"). The stop is delivered after the constructor."""
+    proc = subprocess.run([sys.executable, "-c", STOP_IN_NDARRAY_INIT], cwd=ROOT, text=True,
+                          capture_output=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "stopped", proc.stdout + proc.stderr
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
+
 @pytest.mark.slow
 def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
     shell = (f"{sys.executable} {ROOT / 'run_all.py'} --results-dir {tmp_path} --profile smoke "

@@ -2,8 +2,10 @@
 
 MXNet frees every NDArray in its __del__. An exception raised inside a finaliser is
 printed ("Exception ignored in ... Traceback") and dropped, so a stop that lands there
-would be lost: the user sees a traceback and the training goes on. Where the signal
-arrives inside a finaliser, it is sent again once the finaliser has returned."""
+would be lost: the user sees a traceback and the training goes on. A stop that lands in
+NDArray's __init__ before the array holds its handle leaves an object whose __del__ then
+fails the same way ("no attribute 'handle'"). Where the signal arrives inside a finaliser
+or that constructor, it is sent again once it has returned."""
 from __future__ import annotations
 
 import os
@@ -15,16 +17,22 @@ from typing import Optional
 RESEND_SECONDS = 0.05
 
 
+_NDARRAY_BASE = os.path.join("mxnet", "_ctypes", "ndarray.py")  # NDArrayBase's own file
+
+
 def _in_finaliser(frame: Optional[FrameType]) -> bool:
     while frame is not None:
-        if frame.f_code.co_name == "__del__":
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "__init__"
+                                         and code.co_filename.endswith(_NDARRAY_BASE)):
             return True
         frame = frame.f_back
     return False
 
 
 def deferred(signum: int, frame: Optional[FrameType]) -> bool:
-    """True when the signal arrived inside a finaliser, and is sent again shortly."""
+    """True when the signal arrived inside a finaliser (or NDArray's constructor), and is
+    sent again shortly."""
     if not _in_finaliser(frame):
         return False
     threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signum)).start()
