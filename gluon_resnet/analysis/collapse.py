@@ -96,28 +96,18 @@ def count_unpaired(base: Mapping[int, float | None], variant: Mapping[int, float
     return CollapseCount(min(len(base), len(variant), max_seeds or len(base)), a, b, a, b)
 
 
-def min_p_over_looks(base: Mapping[int, float | None], variant: Mapping[int, float | None],
-                     below: float, max_seeds: int) -> float:
-    """The smallest exact McNemar p over the looks so far (every prefix of the seeds both arms
-    finished, in seed order): a claim, once made, is not taken back by a later seed."""
-    return _min_p(_paired_flags(base, variant, below, max_seeds))
-
-
-def _min_p(flags: list[tuple[bool, bool]]) -> float:
+def paired(base: Mapping[int, float | None], variant: Mapping[int, float | None],
+           below: float, max_seeds: int) -> tuple[CollapseCount, float]:
+    """count(), and the smallest exact McNemar p over the looks so far (every prefix of the
+    seeds both arms finished, in seed order): a claim, once made, is not taken back by a later
+    seed. One reading of the flags for both: the simulations ask at every look."""
+    flags = _paired_flags(base, variant, below, max_seeds)
     only_base = only_variant = 0
     smallest = 1.0
     for cb, cv in flags:  # the counts after each seed
         only_base, only_variant = only_base + (cb and not cv), only_variant + (cv and not cb)
         smallest = min(smallest, mcnemar_p(only_variant, only_base + only_variant))
-    return smallest
-
-
-def paired(base: Mapping[int, float | None], variant: Mapping[int, float | None],
-           below: float, max_seeds: int) -> tuple[CollapseCount, float]:
-    """count() and min_p_over_looks() from one reading of the flags (the simulations call
-    both for every comparison at every look)."""
-    flags = _paired_flags(base, variant, below, max_seeds)
-    return _count(flags), _min_p(flags)
+    return _count(flags), smallest
 
 
 def p_over_looks(min_p: float, max_seeds: int) -> float:
