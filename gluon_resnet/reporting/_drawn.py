@@ -95,8 +95,9 @@ def _remember(key: str, png: bytes) -> None:
 def drawn_once(draw: Callable[..., Path]) -> Callable[..., Path]:
     """Wrap a figure function whose argument `path` is the PNG it writes."""
     signature = inspect.signature(draw)
-    try:
-        code: Optional[str] = inspect.getsource(sys.modules[draw.__module__])
+    try:  # the drawing module's source, as a digest: read once, not pickled at every call
+        source = inspect.getsource(sys.modules[draw.__module__])
+        code: Optional[str] = hashlib.sha256(source.encode()).hexdigest()
     except (OSError, TypeError):  # no source to read (e.g. bytecode only): memory alone
         code = None
 
