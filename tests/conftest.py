@@ -68,7 +68,7 @@ def small_disk(tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def simulation_cache(tmp_path_factory) -> Path:
+def kept_between_processes(tmp_path_factory) -> Path:
     """The disk caches kept between processes (the null simulations, analysis/_sim_cache; the
     figures, reporting/_drawn) in this session's folder, shared by the workers and every
     process a test starts: each table is simulated and each figure drawn once a session,

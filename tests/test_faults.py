@@ -402,8 +402,13 @@ def test_a_stop_that_lands_in_a_finaliser_is_not_lost(signame):
     """Seen once under load: Ctrl-C with --workers 2 printed MXNet's NDArray.__del__
     traceback, and Python's own Ctrl-C handler drops a stop there the same way. The stop is
     delivered after the finaliser, quietly."""
-    proc = subprocess.run([sys.executable, "-c", STOP_IN_FINALISER, signame], cwd=ROOT,
-                          text=True, capture_output=True, timeout=60,
+    _stops_quietly(STOP_IN_FINALISER, signame)
+
+
+def _stops_quietly(script: str, *args: str) -> None:
+    """The script, run as a process of its own, ends by its stop with no traceback."""
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, text=True,
+                          capture_output=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0 and proc.stdout.strip() == "stopped", proc.stdout + proc.stderr
     assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
@@ -442,11 +447,8 @@ def test_a_stop_that_lands_in_an_arrays_constructor_is_quiet():
     """Seen once under load (Ctrl-C, sequential executor): the stop landed in NDArray's
     __init__ before the array held its handle, and the half-made array's __del__ printed a
     traceback ("no attribute 'handle'"). The stop is delivered after the constructor."""
-    proc = subprocess.run([sys.executable, "-c", STOP_IN_NDARRAY_INIT], cwd=ROOT, text=True,
-                          capture_output=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0 and proc.stdout.strip() == "stopped", proc.stdout + proc.stderr
-    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
+    _stops_quietly(STOP_IN_NDARRAY_INIT)
+
 
 @pytest.mark.slow
 def test_list_into_a_closed_pipe_ends_quietly(tmp_path):

@@ -20,7 +20,7 @@ RESEND_SECONDS = 0.05
 _NDARRAY_BASE = os.path.join("mxnet", "_ctypes", "ndarray.py")  # NDArrayBase's own file
 
 
-def _in_finaliser(frame: Optional[FrameType]) -> bool:
+def _in_finaliser_or_constructor(frame: Optional[FrameType]) -> bool:
     while frame is not None:
         code = frame.f_code
         if code.co_name == "__del__" or (code.co_name == "__init__"
@@ -33,7 +33,7 @@ def _in_finaliser(frame: Optional[FrameType]) -> bool:
 def deferred(signum: int, frame: Optional[FrameType]) -> bool:
     """True when the signal arrived inside a finaliser (or NDArray's constructor), and is
     sent again shortly."""
-    if not _in_finaliser(frame):
+    if not _in_finaliser_or_constructor(frame):
         return False
     threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signum)).start()
     return True
