@@ -413,6 +413,33 @@ def test_flop_count_matches_the_d2l_networks_layers():
     assert forward_flops("d2l18", "conv_bn_relu", 1.0, 96) == sum(counted)
 
 
+@pytest.mark.parametrize("arch,ordering,width,size,final", [
+    ("cifar20", "bn_relu_conv", 0.5, 28, None),          # basic blocks, stride-2 projections
+    ("resnet50", "relu_preact", 0.0625, 64, None),       # bottlenecks
+    ("gluonbook", "conv_bn_relu", 0.25, 96, False),      # the notebook's net, no final BN-ReLU
+    ("d2l18", "bn_after_add", 0.125, 96, True)])
+def test_flop_count_is_a_forward_pass_with_hooks(arch, ordering, width, size, final):
+    """forward_flops reads the symbolic graph: it must count what a real forward pass of the
+    same network computes, layer by layer."""
+    from mxnet.gluon import nn
+
+    from gluon_resnet.nets import resnet
+    from gluon_resnet.runs.estimate import forward_flops
+
+    net = resnet(arch, ordering, width=width, final_bn_relu=final)
+    net.initialize()
+    counted = []
+
+    def hook(block, inputs, output):
+        counted.append(2 * int(np.prod(block.weight.shape)) * int(np.prod(output.shape[2:])))
+
+    for block in _leaves(net):
+        if isinstance(block, (nn.Conv2D, nn.Dense)):
+            block.register_forward_hook(hook)
+    net(mx.np.zeros((1, 1, size, size)))
+    assert len(counted) > 10 and forward_flops(arch, ordering, width, size, final) == sum(counted)
+
+
 def _leaves(block):
     children = list(block._children.values())
     return [block] if not children else [leaf for c in children for leaf in _leaves(c)]
