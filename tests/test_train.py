@@ -391,24 +391,10 @@ def test_data_parallel_step_equals_its_shards_on_one_device(small_data):
 def test_flop_count_matches_the_d2l_networks_layers():
     """The FLOPs bench and --list use (estimate.forward_flops, our d2l18) against FLOPs read
     off the d2l book's own network."""
-    from mxnet.gluon import nn
-
     from gluon_resnet.tools.bench import d2l_resnet18
     from gluon_resnet.runs.estimate import forward_flops
 
-    net = d2l_resnet18()
-    net.initialize()
-    counted = []
-
-    def hook(block, inputs, output):
-        w = block.weight.data()
-        per_output = 2 * int(np.prod(w.shape[1:]))  # multiply-adds per output value, x2
-        counted.append(per_output * int(np.prod(output.shape[1:])))
-
-    for block in _leaves(net):
-        if isinstance(block, (nn.Conv2D, nn.Dense)):
-            block.register_forward_hook(hook)
-    net(mx.np.zeros((1, 1, 96, 96)))
+    counted = _flops_of_a_forward_pass(d2l_resnet18(), 96)
     assert len(counted) == 1 + 8 * 2 + 3 + 1  # stem, 16 block convs, 3 projections, dense
     assert forward_flops("d2l18", "conv_bn_relu", 1.0, 96) == sum(counted)
 
@@ -421,23 +407,32 @@ def test_flop_count_matches_the_d2l_networks_layers():
 def test_flop_count_is_a_forward_pass_with_hooks(arch, ordering, width, size, final):
     """forward_flops reads the symbolic graph: it must count what a real forward pass of the
     same network computes, layer by layer."""
-    from mxnet.gluon import nn
-
     from gluon_resnet.nets import resnet
     from gluon_resnet.runs.estimate import forward_flops
 
-    net = resnet(arch, ordering, width=width, final_bn_relu=final)
+    counted = _flops_of_a_forward_pass(resnet(arch, ordering, width=width, final_bn_relu=final),
+                                       size)
+    assert len(counted) > 10 and forward_flops(arch, ordering, width, size, final) == sum(counted)
+
+
+def _flops_of_a_forward_pass(net, size: int) -> list[int]:
+    """Each convolution's and dense layer's FLOPs (2 per multiply-add) as one image of
+    size x size passes through net, read by forward hooks."""
+    from mxnet.gluon import nn
+
     net.initialize()
     counted = []
 
     def hook(block, inputs, output):
-        counted.append(2 * int(np.prod(block.weight.shape)) * int(np.prod(output.shape[2:])))
+        w = block.weight.data()
+        per_output = 2 * int(np.prod(w.shape[1:]))  # multiply-adds per output value, x2
+        counted.append(per_output * int(np.prod(output.shape[1:])))
 
     for block in _leaves(net):
         if isinstance(block, (nn.Conv2D, nn.Dense)):
             block.register_forward_hook(hook)
     net(mx.np.zeros((1, 1, size, size)))
-    assert len(counted) > 10 and forward_flops(arch, ordering, width, size, final) == sum(counted)
+    return counted
 
 
 def _leaves(block):
