@@ -608,3 +608,26 @@ def test_zero_spread():
     assert up.ci_low == up.ci_high == pytest.approx(0.001)
     (none,) = D.decide(base, {"x": dict(base)}, D.Analysis(margin=0.0))
     assert none.kind == "undecided"
+
+
+def test_a_projection_at_this_looks_seeds_is_not_read_as_a_promise():
+    """seed_notebook full's look at 7 seeds (its per-seed accuracies, points): the power
+    analysis puts its declared power at 7 seeds, which this very look did not turn into a
+    verdict (6 of 7 seeds behind: the sign test's p is 0.125). The report printed "about 7
+    seeds would settle it" after 7 undecided seeds; it says what the projection is instead."""
+    conv = [90.14, 89.32, 90.96, 89.85, 90.58, 90.64, 90.75]
+    bn = [89.67, 88.50, 91.04, 88.64, 89.48, 89.22, 89.63]
+    analysis = D.Analysis(metric="last3_precise_test_acc", margin=0.005, max_seeds=10,
+                          basis="median", collapse_below=0.2)
+    v = D.decide({s: x / 100 for s, x in enumerate(conv)},
+                 {"bn_relu_conv": {s: x / 100 for s, x in enumerate(bn)}}, analysis)[0]
+    assert v.kind == "undecided" and v.n == 7 and v.seeds_to_settle == 7
+    text = v.sentence(analysis)
+    assert "would settle it" not in text
+    assert "declared power (80 %) by about 7 seeds, yet this look did not settle it" in text
+    assert "up to the cap of 10" in text
+    # at the cap the plan ends, whatever the projection: no look is left to promise
+    at_cap = D.Analysis(**{**analysis.to_dict(), "max_seeds": 7})
+    w = D.decide({s: x / 100 for s, x in enumerate(conv)},
+                 {"bn_relu_conv": {s: x / 100 for s, x in enumerate(bn)}}, at_cap)[0]
+    assert "did not settle it" not in w.sentence(at_cap)

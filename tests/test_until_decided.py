@@ -334,6 +334,33 @@ def test_list_costs_rounds_from_the_groups_of_open_comparisons_only(tmp_path, ca
     assert f"all of them: {more} more round(s), ~{2 * more:.1f} min" in out
 
 
+def test_list_reads_a_projection_at_this_looks_seeds_as_power_not_a_promise(tmp_path, capsys):
+    """seed_notebook full's 7 seeds (per-seed accuracies, points): the power analysis puts
+    the declared power at 7 seeds, which this look did not turn into a verdict. --list said
+    "about 7 seeds would settle it: 0 more round(s), ~0.0 min" and costed nothing; it says
+    what the projection is and costs the next round's look."""
+    from gluon_resnet.analysis.groups import group_key
+    from gluon_resnet.runs.experiment import expand
+    from gluon_resnet.runs.plan import list_seed_plan
+
+    exp = EXPERIMENTS["orderings"]
+    store = RunStore(tmp_path / "orderings" / "smoke")
+    acc = {"conv_bn_relu": [90.14, 89.32, 90.96, 89.85, 90.58, 90.64, 90.75],
+           "bn_relu_conv": [89.67, 88.50, 91.04, 88.64, 89.48, 89.22, 89.63]}
+    runs = expand(exp, "smoke", axes={"ordering": tuple(acc), "seed": tuple(range(7))})
+    analysis = exp.analysis_for("smoke", max_seeds=10, basis="median", margin=0.005)
+    P.write_plan(store, P.Plan(analysis, locked=records.now()))
+    for cfg in runs:
+        store.write(fake_record(cfg, acc[cfg.ordering][cfg.seed] / 100))
+    list_seed_plan(store, analysis, {group_key(cfg.to_dict()): 60.0 for cfg in runs})
+    out = capsys.readouterr().out
+    assert "bn_relu_conv: undecided after 7 seeds" in out
+    assert "would settle it" not in out
+    assert ("the plan has its declared power by about 7 seeds, yet 7 did not settle it: the "
+            "next round's look may (cap 10), ~2.0 min") in out
+    assert "all of them: 1 more round(s), ~2.0 min" in out
+
+
 @pytest.mark.slow
 def test_the_locked_plan_refuses_another_cap_and_survives_a_lost_definition(capped, tmp_path,
                                                                            cli_in_process):

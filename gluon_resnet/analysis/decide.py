@@ -122,6 +122,15 @@ class Verdict:
         settle = seeds_text(max(self.seeds_to_settle, analysis.min_seeds), analysis.basis)
         about = "" if settle.startswith("more") else "about "
         past = ""
+        if self.seeds_to_settle <= self.n < analysis.max_seeds:
+            # the projection is a power, not a promise: it can sit at or below this look's
+            # seeds while this look still fell short; "about 7 would settle it" read at 7
+            # seeds, undecided, looked like a contradiction
+            return (f"{head}; at this difference and spread the plan has its declared power "
+                    f"({100 * analysis.power:.0f} %) by about {settle} seeds, yet this look did "
+                    f"not settle it: the looks up to the cap of {analysis.max_seeds} may "
+                    f"(difference: {seeds_text(self.seeds_for_difference, analysis.basis)}, "
+                    f"equivalence: {seeds_text(self.seeds_for_equivalence, analysis.basis)})")
         if max(self.seeds_to_settle, analysis.min_seeds) > analysis.max_seeds:
             # a projection from the spread so far, not an outcome: only the cap's look ends it
             past = (f", past the locked cap of {analysis.max_seeds}: "

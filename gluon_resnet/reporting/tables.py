@@ -146,7 +146,8 @@ SEQUENTIAL_NOTE = (
     "would settle it' is a power analysis at the observed difference and spread: the first "
     "number of seeds at which one look at the locked plan's level (alpha spent over its "
     "looks up to the cap) has the declared power, for the difference and for equivalence, "
-    "whichever needs fewer.")
+    "whichever needs fewer; where that number is already reached and the look still fell "
+    "short (power is a chance, not a promise), the verdict line says so.")
 
 
 def section_verdicts(v: Verdicts) -> list[str]:

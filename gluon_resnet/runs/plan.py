@@ -103,13 +103,17 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float],
         needed = seeds_text(target, analysis.basis)
         needed = needed if needed.startswith("more") else f"about {needed}"
         more = max(0, min(target, analysis.max_seeds) - v.n)
+        reached = target <= v.n < analysis.max_seeds  # the power is there; this look fell short
+        more = max(more, 1) if reached else more
         for g in (d.base, d.other):
             rounds[group_key(g.config)] = max(rounds.get(group_key(g.config), 0), more)
         beyond = (f"; past the locked cap of {analysis.max_seeds}, so the plan runs {more} more "
                   "round(s) and stops undecided" if target > analysis.max_seeds else
                   f": {more} more round(s)")
-        print(f"      {needed} seeds would settle it{beyond}, "
-              f"~{more * cost((d.base, d.other)):.1f} min")
+        line = (f"the plan has its declared power by {needed} seeds, yet {v.n} did not settle "
+                f"it: the next round's look may (cap {analysis.max_seeds})" if reached else
+                f"{needed} seeds would settle it{beyond}")
+        print(f"      {line}, ~{more * cost((d.base, d.other)):.1f} min")
     if rounds:
         minutes = sum(n * cost([round_groups[k]]) for k, n in rounds.items())
         print(f"  all of them: {max(rounds.values())} more round(s), ~{minutes:.1f} min "
