@@ -4,11 +4,11 @@ from gluon_resnet.names import pick
 from gluon_resnet.runs.experiment import Experiment
 from gluon_resnet.runs.experiment_file import load_experiment_file
 
-from . import depth, orderings, orderings_confirm, seed_notebook
+from . import depth, orderings, orderings_confirm, seed_notebook, seed_notebook_final
 
 EXPERIMENTS = {
     e.name: e for e in (orderings.EXPERIMENT, seed_notebook.EXPERIMENT, depth.EXPERIMENT,
-                        orderings_confirm.EXPERIMENT)
+                        orderings_confirm.EXPERIMENT, seed_notebook_final.EXPERIMENT)
 }
 
 

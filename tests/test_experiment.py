@@ -83,3 +83,54 @@ def test_profiles_may_change_the_declared_analysis():
         for profile in PROFILES:
             a = e.analysis_for(profile)
             assert a.paired and a.alpha == 0.05 and a.margin > 0
+
+
+def test_the_final_bn_relu_study_changes_only_the_final_bn_relu():
+    """seed_notebook_final is seed_notebook's quick study with He et al.'s rule for the final
+    BN-ReLU: the same seeds and declared analysis; conv_bn_relu's network is the one
+    seed_notebook trained (the rule gives post-activation nets none), bn_relu_conv's gains a
+    BN-ReLU before pooling."""
+    from gluon_resnet.train import _network
+
+    notebook, final = EXPERIMENTS["seed_notebook"], EXPERIMENTS["seed_notebook_final"]
+    assert final.analysis_for("quick") == notebook.analysis_for("quick")
+    assert final.analysis.basis == "median" and final.analysis.max_seeds == 10
+    before, after = expand(notebook, "quick"), expand(final, "quick")
+    assert [(r.ordering, r.seed) for r in after] == [(r.ordering, r.seed) for r in before] \
+        == [("conv_bn_relu", 0), ("bn_relu_conv", 0)]
+    for old, new in zip(before, after):
+        changed = {k for k, v in old.to_dict().items() if new.to_dict()[k] != v}
+        assert changed == {"final_bn_relu"} and new.final_bn_relu is None
+        old_head, new_head = (_network(c)[-1] for c in (old, new))
+        layers = [type(b).__name__ for b in new_head]
+        if new.ordering == "conv_bn_relu":
+            assert str(new_head) == str(old_head)
+        else:
+            assert layers[:2] == ["BatchNorm", "Activation"]
+            assert [type(b).__name__ for b in old_head] == layers[2:]
+
+
+def test_the_final_bn_relu_studys_power_statement_is_the_quick_studys_records():
+    """The description's figures: seed_notebook quick's per-seed differences (sd 0.94
+    points over 6 seeds, median -2.46), and what the cap of 10 finds at that spread (1.26
+    points with 80 % power), recomputed from the committed records."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from gluon_resnet.analysis.groups import group_runs, paired_differences
+    from gluon_resnet.analysis.power import as_points, detectable
+    from gluon_resnet.store import RunStore
+
+    final = EXPERIMENTS["seed_notebook_final"]
+    analysis = final.analysis_for("quick")
+    root = Path(__file__).resolve().parents[1] / "results" / "seed_notebook" / "quick"
+    base, other = group_runs(RunStore(root).records())
+    assert (base.ordering, other.ordering) == ("conv_bn_relu", "bn_relu_conv")
+    diffs = np.array(list(paired_differences(base, other, analysis.metric).values())) * 100
+    sd = diffs.std(ddof=1)
+    said = final.description
+    assert diffs.size == 6 and f"sd {sd:.2f} points over 6 seeds" in said
+    assert f"was {np.median(diffs):+.2f} points" in said
+    found = as_points(detectable(analysis, sd / 100, 1)).lstrip("±")
+    assert f"the cap finds a difference of {found} points with 80 % power" in said
