@@ -122,7 +122,7 @@ class Verdict:
         settle = seeds_text(max(self.seeds_to_settle, analysis.min_seeds), analysis.basis)
         about = "" if settle.startswith("more") else "about "
         past = ""
-        if self.seeds_to_settle <= self.n < analysis.max_seeds:
+        if max(self.seeds_to_settle, analysis.min_seeds) <= self.n < analysis.max_seeds:
             # the projection is a power, not a promise: it can sit at or below this look's
             # seeds while this look still fell short; "about 7 would settle it" read at 7
             # seeds, undecided, looked like a contradiction
