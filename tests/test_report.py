@@ -800,3 +800,27 @@ def test_a_full_disk_leaves_every_generated_file_whole_and_is_named(store: Path,
 def test_the_committed_findings_page_is_recognised_as_the_projects_own():
     page = Path(__file__).resolve().parents[1] / "results" / "README.md"
     assert page.read_text().startswith(MARKER + "\n") and not_ours(page) is None
+
+
+def test_a_round_ahead_of_its_pairs_names_the_seeds_paired():
+    """seed_notebook full at 7 paired seeds, with seed 7's conv_bn_relu finished and its
+    bn_relu_conv still training: the replay counts 8 rounds (seeds any group has), and the
+    verdict is on the 7 seeds both groups have. The look column read "8 of at most 10" beside
+    "undecided after 7 seeds"; it names the seeds paired where they differ from the round."""
+    from gluon_resnet.analysis.looks import replay
+    from gluon_resnet.analysis.verdicts import Decided
+    from gluon_resnet.reporting.tables import look_cell
+
+    conv = [90.14, 89.32, 90.96, 89.85, 90.58, 90.64, 90.75, 90.59]
+    bn = [89.67, 88.50, 91.04, 88.64, 89.48, 89.22, 89.63]
+    analysis = Analysis(metric="last3_precise_test_acc", margin=0.005, max_seeds=10,
+                        basis="median", collapse_below=0.2)
+    pairs = [("bn_relu_conv", {s: x / 100 for s, x in enumerate(conv)},
+              {s: x / 100 for s, x in enumerate(bn)})]
+    (v, look, frozen), = replay(pairs, analysis, extras=False)
+    assert (v.kind, v.n, look, frozen) == ("undecided", 7, 8, False)
+    assert look_cell(Decided(None, None, v, look, frozen), analysis) == \
+        "8 of at most 10 (7 seeds paired)"
+    (w, look, frozen), = replay([(n, {s: x for s, x in a.items() if s < 7}, b)
+                                 for n, a, b in pairs], analysis, extras=False)
+    assert look_cell(Decided(None, None, w, look, frozen), analysis) == "7 of at most 10"

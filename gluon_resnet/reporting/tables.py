@@ -60,9 +60,12 @@ VERDICT_HEADER = ["comparison", "seeds", "difference (points)", "simultaneous CI
 
 def look_cell(d: Decided, analysis: Analysis) -> str:
     """Which look the row is read at: the one that decided it (final), or the latest."""
+    # a round counts the seeds any group of the family has; the comparison pairs fewer where
+    # one side's run of a round is still training (or collapsed): say so beside the round
+    paired = f" ({d.verdict.n} seeds paired)" if d.verdict.n != d.look else ""
     if d.frozen:
-        return f"{d.look}: decided, final"
-    return f"{d.look} of at most {analysis.max_seeds}"
+        return f"{d.look}: decided, final{paired}"
+    return f"{d.look} of at most {analysis.max_seeds}{paired}"
 
 
 def verdict_rows(decided: list[Decided], analysis: Analysis,
