@@ -24,6 +24,8 @@ from gluon_resnet.analysis import decide as D
 from gluon_resnet.analysis import sequential as S
 from gluon_resnet.analysis import signtest
 
+from conftest import SEED_NOTEBOOK_FULL
+
 BASE, MARGIN, ALPHA, MAX_SEEDS = 0.90, 0.005, 0.05, 10
 # (sd of the seed effect that all groups of a paired seed share, sd of each run's own noise)
 REALISTIC = (0.003, 0.0026)  # total sd ~0.004
@@ -615,8 +617,7 @@ def test_a_projection_at_this_looks_seeds_is_not_read_as_a_promise():
     analysis puts its declared power at 7 seeds, which this very look did not turn into a
     verdict (6 of 7 seeds behind: the sign test's p is 0.125). The report printed "about 7
     seeds would settle it" after 7 undecided seeds; it says what the projection is instead."""
-    conv = [90.14, 89.32, 90.96, 89.85, 90.58, 90.64, 90.75]
-    bn = [89.67, 88.50, 91.04, 88.64, 89.48, 89.22, 89.63]
+    conv, bn = SEED_NOTEBOOK_FULL["conv_bn_relu"][:7], SEED_NOTEBOOK_FULL["bn_relu_conv"]
     analysis = D.Analysis(metric="last3_precise_test_acc", margin=0.005, max_seeds=10,
                           basis="median", collapse_below=0.2)
     v = D.decide({s: x / 100 for s, x in enumerate(conv)},

@@ -122,10 +122,7 @@ class Verdict:
         settle = seeds_text(max(self.seeds_to_settle, analysis.min_seeds), analysis.basis)
         about = "" if settle.startswith("more") else "about "
         past = ""
-        if max(self.seeds_to_settle, analysis.min_seeds) <= self.n < analysis.max_seeds:
-            # the projection is a power, not a promise: it can sit at or below this look's
-            # seeds while this look still fell short; "about 7 would settle it" read at 7
-            # seeds, undecided, looked like a contradiction
+        if self.power_reached(analysis):  # "about 7 would settle it" at 7 read as a contradiction
             return (f"{head}; at this difference and spread the plan has its declared power "
                     f"({100 * analysis.power:.0f} %) by about {settle} seeds, yet this look did "
                     f"not settle it: the looks up to the cap of {analysis.max_seeds} may "
@@ -139,6 +136,12 @@ class Verdict:
         return (f"{head}; {about}{settle} seeds would settle it (difference: "
                 f"{seeds_text(self.seeds_for_difference, analysis.basis)}, "
                 f"equivalence: {seeds_text(self.seeds_for_equivalence, analysis.basis)}){past}")
+
+    def power_reached(self, analysis: Analysis) -> bool:
+        """Whether this look already has the seeds the power projection asks for, with looks
+        left before the cap: a power is a chance, not a promise, so the look can fall short."""
+        return (self.seeds_to_settle is not None
+                and max(self.seeds_to_settle, analysis.min_seeds) <= self.n < analysis.max_seeds)
 
     def _rules_out(self, scale: float, unit: str) -> str:
         """What an undecided comparison's simultaneous CI excludes, in words."""

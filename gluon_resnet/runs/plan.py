@@ -103,7 +103,7 @@ def list_seed_plan(store: RunStore, analysis, per_group: dict[str, float],
         needed = seeds_text(target, analysis.basis)
         needed = needed if needed.startswith("more") else f"about {needed}"
         more = max(0, min(target, analysis.max_seeds) - v.n)
-        reached = target <= v.n < analysis.max_seeds  # the power is there; this look fell short
+        reached = v.power_reached(analysis)
         more = max(more, 1) if reached else more
         for g in (d.base, d.other):
             rounds[group_key(g.config)] = max(rounds.get(group_key(g.config), 0), more)
