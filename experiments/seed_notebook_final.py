@@ -37,6 +37,7 @@ EXPERIMENT = Experiment(
     base=NOTEBOOK.base.replace(final_bn_relu=None),
     grid={"ordering": ("conv_bn_relu", "bn_relu_conv"), "seed": (0, 1, 2, 3, 4)},
     analysis=NOTEBOOK.analysis,
+    beside=NOTEBOOK.name,
     profiles={
         "full": Profile(note=("the notebook's protocol (all 60,000 training images), with He "
                               "et al.'s final BN-ReLU; not planned: the quick profile is the "

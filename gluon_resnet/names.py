@@ -2,8 +2,12 @@
 user-given name (ordering, arch, profile, experiment, executor, ...) fails the same way."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+# An experiment's results folder: one plain folder name, never a path out of --results-dir.
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def pick(table: Mapping[str, Any] | Iterable[str], name: Any, noun: str, *,
@@ -15,3 +19,8 @@ def pick(table: Mapping[str, Any] | Iterable[str], name: Any, noun: str, *,
         return table[name] if isinstance(table, Mapping) else name
     raise error(f"unknown {noun} {name!r}; valid {plural or noun + 's'}: "
                 f"{', '.join(map(str, names))}{extra}")
+
+
+def is_folder_name(name: Any) -> bool:
+    """Whether `name` is one plain folder name (letters, digits, '.', '_', '-'; not only dots)."""
+    return isinstance(name, str) and bool(FOLDER_NAME.fullmatch(name)) and name.strip(".") != ""

@@ -134,3 +134,9 @@ def test_the_final_bn_relu_studys_power_statement_is_the_quick_studys_records():
     assert f"was {np.median(diffs):+.2f} points" in said
     found = as_points(detectable(analysis, sd / 100, 1)).lstrip("±")
     assert f"the cap finds a difference of {found} points with 80 % power" in said
+
+
+def test_only_an_experiment_with_a_study_beside_it_writes_the_key():
+    """experiment.json of every other study is as it was: no 'beside' key, no new section."""
+    assert "beside" not in EXPERIMENTS["orderings"].info("quick", "orderings")
+    assert EXPERIMENTS["seed_notebook_final"].info("quick", "x")["beside"] == "seed_notebook"

@@ -17,6 +17,7 @@ from ..analysis.verdicts import Decided, Verdicts, analysis_of, store_plan, stor
 from ..records import Run, newest
 from ..store import LEFT_OUT, RunStore
 from . import export, paper, plots, reproduce
+from .beside import section_beside
 from .per_seed import section_per_seed
 from .precise import precise_count, section_precise
 from .run_state import section_chance, section_state
@@ -242,6 +243,7 @@ def write_report(root: Path) -> Path:
         lines += section_precise(groups, analysis.metric, precise_count(groups))
         lines += section_descriptive(decided, analysis)
         lines += section_reference(decided, exp)
+        lines += section_beside(groups, exp, root, analysis.metric)
         figures = (plots.report_figures(groups, root) + paired_figure(decided, analysis, root)
                    + effect_figure(decided, analysis, root))
         for old in set(root.glob("*.png")) - {root / png for _, png in figures}:

@@ -42,6 +42,9 @@ class Experiment:
     # Numbers published elsewhere for this question, shown beside ours (not analysed):
     # {"source": "...", "metric": "final_test_acc", "values": {ordering: value}}
     reference: Mapping[str, Any] = field(default_factory=dict)
+    # Another experiment whose runs of the same profile share this one's seeds under one
+    # changed setting: described beside the verdicts, seed by seed, never tested.
+    beside: Optional[str] = None
 
     @property
     def baseline(self) -> str:
@@ -76,7 +79,8 @@ class Experiment:
                 "baseline": analysis.baseline, "analysis": analysis.to_dict(),
                 "reference": dict(self.reference),
                 "base": self.base.replace(**self.profiles[profile].overrides).to_dict(),
-                "grid": {k: [v for v in vals] for k, vals in profile_grid(self, profile).items()}}
+                "grid": {k: [v for v in vals] for k, vals in profile_grid(self, profile).items()},
+                **({"beside": self.beside} if self.beside else {})}
 
 
 def profile_grid(exp: Experiment, profile: str) -> dict[str, tuple]:

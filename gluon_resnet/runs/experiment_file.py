@@ -5,7 +5,6 @@ expected. Format: experiments/README.md; example: experiments/lr_ablation.toml.
 """
 from __future__ import annotations
 
-import re
 import tomllib
 import typing
 from pathlib import Path
@@ -13,13 +12,12 @@ from typing import Any, Iterable, Mapping
 
 from .. import rules
 from ..config import RunConfig, check_field, coerce, describe_type
+from ..names import is_folder_name
 from ..analysis.declared import MAX_CAP, Analysis
 from .experiment import PROFILES, Experiment, Profile
 
 TOP_KEYS = ("name", "description", "base", "grid", "profiles", "analysis")
 PROFILE_KEYS = ("note", "overrides", "grid", "analysis")
-# The name is the results folder: one plain folder name, never a path out of --results-dir.
-FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 ANALYSIS_TYPES = typing.get_type_hints(Analysis)
 
 
@@ -108,7 +106,7 @@ class _Where:
     def folder_name(self, doc: dict, reserved: tuple[str, ...]) -> str:
         """`name`: a plain folder name under --results-dir, not a built-in experiment's."""
         name = self.text(doc, "name", required=True)
-        if not FOLDER_NAME.fullmatch(name) or name.strip(".") == "":
+        if not is_folder_name(name):
             raise self.error("name", "a plain folder name (letters, digits, '.', '_', '-'; no "
                              "'/', at most 100 characters)", name)
         if name in reserved:
