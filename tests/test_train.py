@@ -146,10 +146,16 @@ def test_final_checkpoint_reproduces_test_metrics(finished, tiny_cfg, small_data
 
 
 def test_completed_run_is_returned_without_training(finished, tiny_cfg, small_data):
+    """Proved by what a training would leave, not by a time: no line logged (a run that
+    trains, resumes or restarts says so first) and its file not rewritten."""
     store, record, _ = finished
-    start = time.perf_counter()
-    again = engine.train_run(tiny_cfg, store, small_data, progress=False, log=quiet)
-    assert again == record and time.perf_counter() - start < 1
+    path, lines = store.record_path(record.run_id), []
+    before = path.stat()
+    again = engine.train_run(tiny_cfg, store, small_data, progress=False, log=lines.append)
+    after = path.stat()
+    assert again == record and lines == []
+    assert (after.st_mtime_ns, after.st_ino, after.st_size) == (
+        before.st_mtime_ns, before.st_ino, before.st_size)
 
 
 # ---------------------------------------------------------------- diagnostics
