@@ -101,6 +101,11 @@ CPU_ISAS = ("avx512f", "avx2", "avx", "sse4_2", "sse4_1")
 ISA_CAPS = (("AVX512", "avx512f"), ("AVX2", "avx2"), ("AVX", "avx"), ("SSE41", "sse4_1"))
 
 
+def cpu_kind() -> tuple[str, str]:
+    """This machine's CPU as records name it: (environment's device_name, cpu_isa)."""
+    return _cpu_name(), _cpu_isa()
+
+
 def _cpuinfo(field: str) -> Optional[str]:
     """The first value of a /proc/cpuinfo field; None where there is no such file or field."""
     try:

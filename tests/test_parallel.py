@@ -222,10 +222,45 @@ def test_speeds_build_networks_only_for_unmeasured_ones():
     speeds = Speeds(Path(__file__).parent.parent / "results", "cpu")
     measured = expand(EXPERIMENTS["orderings"], "quick")[0]
     seconds, source = speeds.seconds(measured)
-    assert source == "measured" and seconds > 0 and "gflops" not in vars(speeds)
+    assert source.startswith("measured") and seconds > 0 and "gflops" not in vars(speeds)
     never = replace(measured, width=0.125)
     seconds, source = speeds.seconds(never)
     assert source.startswith("from FLOPs") and seconds > 0 and speeds.gflops > 0
+
+
+def test_speeds_prefer_the_newest_runs_on_this_cpu_kind(tmp_path):
+    """Five committed records of one network, rewritten to known speeds and dates: the
+    estimate uses the newest NEWEST_RUNS of those trained on this machine's CPU kind (an older
+    one 100x as fast is left out, as are other CPUs' runs), and falls back to every run of
+    the network, said so, on a CPU kind that trained none."""
+    import json
+    import statistics
+
+    from gluon_resnet.runs.estimate import NEWEST_RUNS, Speeds
+
+    sources = sorted((ROOT / "results" / "seed_notebook_final" / "quick" / "runs").glob("*.json"))
+    runs = tmp_path / "seed_notebook_final" / "quick" / "runs"
+    runs.mkdir(parents=True)
+    here = ("Test CPU", "avx2")
+    speeds = {}
+    for day, (source, rate, cpu) in enumerate(zip(
+            sources, (5000.0, 100.0, 110.0, 120.0, 130.0, 40.0), [here] * 5 + [("Other", "avx2")])):
+        record = json.loads(source.read_text())
+        record["environment"].update(device_name=cpu[0], cpu_isa=cpu[1])
+        record["finished"] = f"2026-01-{day + 10:02d}T00:00:00+00:00"
+        for epoch in record["epochs"]:
+            epoch["images_per_sec"] = rate
+        (runs / source.name).write_text(json.dumps(record))
+        speeds[source.name] = rate
+    assert NEWEST_RUNS == 4 and len(speeds) == 6
+    cfg = RunStore(runs.parent).records()[0].config
+    images = 10 * 3000 + 10000 / 3
+    seconds, source = Speeds(tmp_path, "cpu", here=here).seconds(cfg)
+    assert source == "measured on this CPU kind"
+    assert seconds == pytest.approx(cfg.epochs * images / statistics.median([100, 110, 120, 130]))
+    seconds, source = Speeds(tmp_path, "cpu", here=("Another CPU", "avx512f")).seconds(cfg)
+    assert source == "measured on other CPUs"
+    assert seconds == pytest.approx(cfg.epochs * images / statistics.median(speeds.values()))
 
 
 def test_the_sequential_executor_starts_the_longest_runs_first(tmp_path):

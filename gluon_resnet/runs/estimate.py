@@ -69,14 +69,22 @@ def runs_on_disk(results_dir: Path) -> list[Run]:
             for rec in RunStore(runs.parent).records()]
 
 
-def measured_rates(records: Sequence[Run]) -> dict[tuple, float]:
-    """Median training images/s per (arch, width, size, batch_size, device) over `records`."""
-    seen: dict[tuple, list[float]] = {}
-    for rec in records:
+def measured_rates(records: Sequence[Run], newest: Optional[int] = None
+                   ) -> dict[tuple, float]:
+    """Median training images/s per (arch, width, size, batch_size, device) over `records`,
+    or over each network's `newest` records when given."""
+    seen: dict[tuple, list[Run]] = {}
+    for rec in sorted(records, key=lambda rec: rec.when):
         c = rec.config
-        key = (c.arch, c.width, c.size, c.batch_size, rec.device or "?")
-        seen.setdefault(key, []).extend(e.images_per_sec for e in rec.epochs)
-    return {k: statistics.median(v) for k, v in seen.items() if v}
+        seen.setdefault((c.arch, c.width, c.size, c.batch_size, rec.device or "?"), []).append(rec)
+    rates = {k: [e.images_per_sec for rec in v[-(newest or len(v)):] for e in rec.epochs]
+             for k, v in seen.items()}
+    return {k: statistics.median(v) for k, v in rates.items() if v}
+
+
+# One CPU name covers machines of different speeds (two "AMD EPYC avx512f" machines here
+# differed by 2x an epoch), and a session's machine is the likeliest to be the newest runs'.
+NEWEST_RUNS = 4
 
 
 def bench_gflops(records: Sequence[Run], results_dir: Path, device: str = "cpu") -> float:
@@ -99,27 +107,44 @@ def bench_gflops(records: Sequence[Run], results_dir: Path, device: str = "cpu")
         return DEFAULT_ENGINE_GFLOPS
 
 
+def cpu_of(rec: Run) -> tuple[Optional[str], Optional[str]]:
+    """The CPU a record trained on, as diagnostics.cpu_kind names this machine's."""
+    env = rec.environment if isinstance(rec.environment, dict) else {}
+    return env.get("device_name"), env.get("cpu_isa")
+
+
 class Speeds:
     """This machine's speed on `device`, as the runs under results_dir show it: measured
-    images/s per network where one was trained here, else its FLOPs at the GFLOP/s the
+    images/s per network, from its NEWEST_RUNS latest runs on this CPU kind where there are
+    any (the committed records come from other machines, and CPU kinds differ by 2x an
+    epoch), else from all its runs, and said so; for a network never trained, its FLOPs at the GFLOP/s those
     runs achieved. That fallback builds each network once, so it is computed only when a
     network was never measured. The run files are read once, for both."""
 
-    def __init__(self, results_dir: Path, device: str):
+    def __init__(self, results_dir: Path, device: str,
+                 here: Optional[tuple[str, str]] = None):
+        from ..diagnostics import cpu_kind
+
         self.results_dir, self.device = Path(results_dir), device
+        self.here = here or (cpu_kind() if device == "cpu" else None)
         self.records = runs_on_disk(self.results_dir)
+        self.mine = [rec for rec in self.records if cpu_of(rec) == self.here]
+        self.rates_here = measured_rates(self.mine, NEWEST_RUNS)
         self.rates = measured_rates(self.records)
 
     @cached_property
     def gflops(self) -> float:
-        return bench_gflops(self.records, self.results_dir, self.device)
+        return bench_gflops(self.mine or self.records, self.results_dir, self.device)
 
     def seconds(self, cfg: RunConfig) -> tuple[float, str]:
         """Seconds for the whole run, and where the figure comes from."""
         train, test = images_per_epoch(cfg)
-        rate = self.rates.get((cfg.arch, cfg.width, cfg.size, cfg.batch_size, self.device))
-        source = "measured"
-        if rate is None:
+        key = (cfg.arch, cfg.width, cfg.size, cfg.batch_size, self.device)
+        if key in self.rates_here:
+            rate, source = self.rates_here[key], "measured on this CPU kind"
+        elif key in self.rates:
+            rate, source = self.rates[key], "measured on other CPUs"
+        else:
             flops = forward_flops(cfg.arch, cfg.ordering, cfg.width, cfg.size,
                                   cfg.final_bn_relu)
             rate = self.gflops * 1e9 / (3 * flops)  # forward + backward ~ 3 forward passes
