@@ -197,6 +197,13 @@ class Run:
         return self.environment.get("device") if isinstance(self.environment, dict) else None
 
     @property
+    def cpu(self) -> tuple[Optional[str], Optional[str]]:
+        """The CPU it trained on (environment's device_name, cpu_isa), as
+        diagnostics.cpu_kind names this machine's; None where not recorded."""
+        env = self.environment if isinstance(self.environment, dict) else {}
+        return env.get("device_name"), env.get("cpu_isa")
+
+    @property
     def when(self) -> str:
         """When the run finished, else when it started (ISO 8601), "" if neither is recorded."""
         return self.finished or self.started or ""

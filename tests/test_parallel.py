@@ -229,14 +229,14 @@ def test_speeds_build_networks_only_for_unmeasured_ones():
 
 
 def test_speeds_prefer_the_newest_runs_on_this_cpu_kind(tmp_path):
-    """Five committed records of one network, rewritten to known speeds and dates: the
+    """Six committed records of one network, rewritten to known speeds, dates and CPUs: the
     estimate uses the newest NEWEST_RUNS of those trained on this machine's CPU kind (an older
     one 100x as fast is left out, as are other CPUs' runs), and falls back to every run of
-    the network, said so, on a CPU kind that trained none."""
+    the network, said so, on a CPU kind that trained none; a GPU's runs are simply measured."""
     import json
     import statistics
 
-    from gluon_resnet.runs.estimate import NEWEST_RUNS, Speeds
+    from gluon_resnet.runs.estimate import NEWEST_RUNS, Speeds, images_per_epoch
 
     sources = sorted((ROOT / "results" / "seed_notebook_final" / "quick" / "runs").glob("*.json"))
     runs = tmp_path / "seed_notebook_final" / "quick" / "runs"
@@ -254,13 +254,21 @@ def test_speeds_prefer_the_newest_runs_on_this_cpu_kind(tmp_path):
         speeds[source.name] = rate
     assert NEWEST_RUNS == 4 and len(speeds) == 6
     cfg = RunStore(runs.parent).records()[0].config
-    images = 10 * 3000 + 10000 / 3
+    train, test = images_per_epoch(cfg)
+    images = train + test / 3  # Speeds.seconds' cost of an epoch, in training images
     seconds, source = Speeds(tmp_path, "cpu", here=here).seconds(cfg)
     assert source == "measured on this CPU kind"
     assert seconds == pytest.approx(cfg.epochs * images / statistics.median([100, 110, 120, 130]))
     seconds, source = Speeds(tmp_path, "cpu", here=("Another CPU", "avx512f")).seconds(cfg)
     assert source == "measured on other CPUs"
     assert seconds == pytest.approx(cfg.epochs * images / statistics.median(speeds.values()))
+    on_gpu = json.loads(sources[6].read_text())  # a GPU has no CPU kind: plain "measured"
+    on_gpu["environment"]["device"] = "gpu"
+    for epoch in on_gpu["epochs"]:
+        epoch["images_per_sec"] = 70.0
+    (runs / sources[6].name).write_text(json.dumps(on_gpu))
+    seconds, source = Speeds(tmp_path, "gpu").seconds(cfg)
+    assert source == "measured" and seconds == pytest.approx(cfg.epochs * images / 70.0)
 
 
 def test_the_sequential_executor_starts_the_longest_runs_first(tmp_path):

@@ -107,19 +107,14 @@ def bench_gflops(records: Sequence[Run], results_dir: Path, device: str = "cpu")
         return DEFAULT_ENGINE_GFLOPS
 
 
-def cpu_of(rec: Run) -> tuple[Optional[str], Optional[str]]:
-    """The CPU a record trained on, as diagnostics.cpu_kind names this machine's."""
-    env = rec.environment if isinstance(rec.environment, dict) else {}
-    return env.get("device_name"), env.get("cpu_isa")
-
-
 class Speeds:
     """This machine's speed on `device`, as the runs under results_dir show it: measured
     images/s per network, from its NEWEST_RUNS latest runs on this CPU kind where there are
     any (the committed records come from other machines, and CPU kinds differ by 2x an
-    epoch), else from all its runs, and said so; for a network never trained, its FLOPs at the GFLOP/s those
-    runs achieved. That fallback builds each network once, so it is computed only when a
-    network was never measured. The run files are read once, for both."""
+    epoch), else from all its runs, and said so; for a network never trained, its FLOPs at
+    the GFLOP/s those runs achieved. That fallback builds each network once, so it is
+    computed only when a network was never measured. The run files are read once, for all.
+    A GPU has no CPU kind to match: every run of the network on that device counts."""
 
     def __init__(self, results_dir: Path, device: str,
                  here: Optional[tuple[str, str]] = None):
@@ -128,7 +123,7 @@ class Speeds:
         self.results_dir, self.device = Path(results_dir), device
         self.here = here or (cpu_kind() if device == "cpu" else None)
         self.records = runs_on_disk(self.results_dir)
-        self.mine = [rec for rec in self.records if cpu_of(rec) == self.here]
+        self.mine = [rec for rec in self.records if rec.cpu == self.here]
         self.rates_here = measured_rates(self.mine, NEWEST_RUNS)
         self.rates = measured_rates(self.records)
 
@@ -143,7 +138,7 @@ class Speeds:
         if key in self.rates_here:
             rate, source = self.rates_here[key], "measured on this CPU kind"
         elif key in self.rates:
-            rate, source = self.rates[key], "measured on other CPUs"
+            rate, source = self.rates[key], "measured on other CPUs" if self.here else "measured"
         else:
             flops = forward_flops(cfg.arch, cfg.ordering, cfg.width, cfg.size,
                                   cfg.final_bn_relu)
